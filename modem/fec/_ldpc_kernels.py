@@ -1,0 +1,411 @@
+"""numba kernels of the layered min-sum LDPC decoder.
+
+Private: use :class:`modem.fec.ldpc_decoder.LdpcDecoder`.
+
+Two kernels run one layered iteration over all lanes (frames side by side, the lane
+index innermost):
+
+- :func:`_iteration_simd`: int8 only, exactly :data:`~modem.fec.simd.WIDTH` lanes, written
+  with explicit SIMD vectors (:mod:`modem.fec.simd`), so each row update is straight-line
+  saturating byte arithmetic;
+- :func:`_iteration_portable`: plain numba loops for int8 or float32 and any lane count (the
+  float reference path, and the int8 cross-check: bit-exact with the SIMD kernel).
+
+:func:`_decode_frames` streams a batch through the lanes: a frame leaves its lane when it
+has converged or used ``max_iter`` iterations, and the next frame is loaded in its place.
+"""
+
+import numba as nb
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from modem.fec.simd import (
+    prefetch_row,
+    vabs,
+    vadds,
+    vand,
+    vload,
+    vmax,
+    vmin,
+    vnegate_where_negative,
+    vor,
+    vselect_eq,
+    vselect_lt,
+    vsignmask,
+    vsplat,
+    vstore,
+    vsubs,
+    vsubus,
+    vxor,
+)
+
+#: Rows ahead whose APP values the SIMD kernel prefetches.
+PREFETCH_ROWS = 2
+
+
+def _sat(x, like):  # pragma: no cover - replaced by the overload below inside numba
+    return x
+
+
+@overload(_sat)
+def _sat_impl(x, like):
+    """Saturate to the message type: int8 -> [-128, 127] (becomes a saturating byte op), float -> as is."""
+    if isinstance(like, types.Integer):
+
+        def impl(x, like):
+            return np.int8(min(max(x, -128), 127))
+
+        return impl
+
+    def impl_f(x, like):
+        return x
+
+    return impl_f
+
+
+def _sym(x, like):  # pragma: no cover
+    return x
+
+
+@overload(_sym)
+def _sym_impl(x, like):
+    """Keep int8 values symmetric ([-127, 127]) so that abs() and negation cannot overflow."""
+    if isinstance(like, types.Integer):
+
+        def impl(x, like):
+            return np.int8(max(x, -127))
+
+        return impl
+
+    def impl_f(x, like):
+        return x
+
+    return impl_f
+
+
+def _scale_min(m, offset, like):  # pragma: no cover
+    return m
+
+
+@overload(_scale_min)
+def _scale_min_impl(m, offset, like):
+    """Correct a check-node magnitude by the offset of offset min-sum, never below 0."""
+    if isinstance(like, types.Integer):
+
+        def impl(m, offset, like):
+            return np.int8(max(m - offset, 0))
+
+        return impl
+
+    def impl_f(m, offset, like):
+        return np.float32(max(m - offset, np.float32(0.0)))
+
+    return impl_f
+
+
+def _signbits(t):  # pragma: no cover
+    return t
+
+
+@overload(_signbits)
+def _signbits_impl(t):
+    """Sign of a message as an int8 whose top bit is set for negative values (int8: the value itself)."""
+    if isinstance(t, types.Integer):
+
+        def impl(t):
+            return t
+
+        return impl
+
+    def impl_f(t):
+        return np.int8(-1) if t < 0 else np.int8(0)
+
+    return impl_f
+
+
+@nb.njit(cache=True, nogil=True)
+def _iteration_portable(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
+    """One layered iteration over all rows for lanes, any message dtype and lane count.
+
+    app : (n_cols, lanes) APP values; msg : (edges, lanes) check-to-variable messages;
+    tmp : (max row degree, lanes) scratch. On return flags[0, f] < 0 marks a lane that met an
+    unsatisfied check, flags[1, f] < 0 one whose hard decisions changed during the iteration.
+    """
+    z = app[0, 0] - app[0, 0]  # zero of the message type
+    lanes = app.shape[1]
+    min1 = np.empty(lanes, dtype=app.dtype)
+    min2 = np.empty(lanes, dtype=app.dtype)
+    idx = np.empty(lanes, dtype=np.int8)
+    sgn = np.empty(lanes, dtype=np.int8)
+    par = np.empty(lanes, dtype=np.int8)
+    bad = flags[0]
+    flip = flags[1]
+    for f in range(lanes):
+        bad[f] = 0
+        flip[f] = 0
+    m = row_ptr.size - 1
+    for r in range(m):
+        e0 = row_ptr[r]
+        d = row_ptr[r + 1] - e0
+        for f in range(lanes):
+            min1[f] = 127
+            min2[f] = 127
+            idx[f] = 0
+            sgn[f] = 0
+        # pass 1: extrinsic values, the two smallest magnitudes, the sign product
+        for j in range(d):
+            v = col_idx[e0 + j]
+            jj = np.int8(j)
+            for f in range(lanes):
+                t = _sym(_sat(app[v, f] - msg[e0 + j, f], z), z)
+                tmp[j, f] = t
+                a = abs(t)
+                sgn[f] = sgn[f] ^ _signbits(t)
+                m1 = min1[f]
+                min2[f] = min(min2[f], max(m1, a))
+                idx[f] = jj if a < m1 else idx[f]
+                min1[f] = min(m1, a)
+        # pass 2: new messages and APP values; parity of the new hard decisions, sign flips
+        for f in range(lanes):
+            par[f] = 0
+        for j in range(d):
+            v = col_idx[e0 + j]
+            jj = np.int8(j)
+            for f in range(lanes):
+                t = tmp[j, f]
+                mag = min(_scale_min(min2[f] if idx[f] == jj else min1[f], offset, z), limit)
+                rr = -mag if (sgn[f] ^ _signbits(t)) < 0 else mag
+                rr = _sat(rr, z)
+                msg[e0 + j, f] = rr
+                old = _signbits(app[v, f])
+                new = _sat(t + rr, z)
+                app[v, f] = new
+                nb_ = _signbits(new)
+                par[f] = par[f] ^ nb_
+                flip[f] = flip[f] | (old ^ nb_)
+        for f in range(lanes):
+            bad[f] = bad[f] | par[f]
+
+
+@nb.njit(cache=True, nogil=True)
+def _iteration_simd(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
+    """One layered offset-min-sum iteration on 32 int8 lanes with explicit SIMD vectors.
+
+    The same arithmetic as :func:`_iteration_portable` on int8 (bit-exact), for exactly
+    :data:`~modem.fec.simd.WIDTH` lanes. Lanes whose
+    flags[2] is 0 (a frame just loaded) read their old messages as 0, so loading a frame
+    needs no strided pass to clear its messages.
+    """
+    keep = vload(flags, 2)
+    zero = vsplat(0)
+    big = vsplat(127)
+    floor = vsplat(-127)
+    off = vsplat(offset)
+    lim = vsplat(limit)
+    bad = zero
+    flip = zero
+    n_rows = row_ptr.size - 1
+    for r in range(n_rows):
+        e0 = row_ptr[r]
+        d = row_ptr[r + 1] - e0
+        m1 = big
+        m2 = big
+        ix = zero
+        sg = zero
+        # fetch the APP rows of a row PREFETCH_ROWS ahead: they are scattered over a 2 MB array
+        ahead = row_ptr[min(r + PREFETCH_ROWS, n_rows - 1)]
+        for j in range(row_ptr[min(r + PREFETCH_ROWS + 1, n_rows)] - ahead):
+            prefetch_row(app, col_idx[ahead + j])
+        # pass 1: extrinsic values, the two smallest magnitudes and where the smallest is, the sign product
+        for j in range(d):
+            t = vmax(vsubs(vload(app, col_idx[e0 + j]), vand(vload(msg, e0 + j), keep)), floor)
+            vstore(tmp, j, t)
+            a = vabs(t)
+            sg = vxor(sg, t)
+            m2 = vmin(m2, vmax(m1, a))
+            ix = vselect_lt(a, m1, vsplat(j), ix)
+            m1 = vmin(m1, a)
+        m1 = vmin(vsubus(m1, off), lim)
+        m2 = vmin(vsubus(m2, off), lim)
+        # pass 2: new messages and APP values; parity of the new hard decisions, sign flips
+        par = zero
+        for j in range(d):
+            t = vload(tmp, j)
+            rr = vnegate_where_negative(vxor(sg, t), vselect_eq(ix, vsplat(j), m2, m1))
+            vstore(msg, e0 + j, rr)
+            v = col_idx[e0 + j]
+            old = vload(app, v)
+            new = vadds(t, rr)
+            vstore(app, v, new)
+            par = vxor(par, new)
+            flip = vor(flip, vxor(old, new))
+        bad = vor(bad, par)
+    vstore(flags, 0, bad)
+    vstore(flags, 1, flip)
+    vstore(flags, 2, vsplat(-1))
+
+
+def _quantize(x, scale, like):  # pragma: no cover - numba uses the overload below
+    return x
+
+
+@overload(_quantize)
+def _quantize_impl(x, scale, like):
+    """Channel LLR to the message type: int8 rounds x * scale and saturates to +-127; float keeps x."""
+    if isinstance(like, types.Integer):
+
+        def impl(x, scale, like):
+            q = min(max(x * scale, np.float32(-127.0)), np.float32(127.0))
+            return np.int8(np.int32(np.floor(q + np.float32(0.5))))
+
+        return impl
+
+    def impl_f(x, scale, like):
+        return np.float32(x)
+
+    return impl_f
+
+
+@nb.njit(cache=True, nogil=True)
+def _stage_frames(llr, run, fill, frames, count, scale, stage):
+    """Quantize frames[k] (k < count) into the contiguous rows of stage (count, n_cols).
+
+    Columns run[0] .. run[1]-1 carry transmitted bits run[0]-run[2] .. run[1]-1-run[2]; every
+    other column i holds the constant fill[i] (0 for a punctured column, the largest positive
+    value for a known zero). Contiguous loops, so LLVM vectorizes them.
+    """
+    z = stage[0, 0] - stage[0, 0]
+    c_lo, c_hi, shift = run[0], run[1], run[2]
+    n_cols = stage.shape[1]
+    for k in range(count):
+        row = llr[frames[k]]
+        for i in range(c_lo):
+            stage[k, i] = fill[i]
+        for i in range(c_lo, c_hi):
+            stage[k, i] = _quantize(row[i - shift], scale, z)
+        for i in range(c_hi, n_cols):
+            stage[k, i] = fill[i]
+
+
+@nb.njit(cache=True, nogil=True)
+def _load_lanes(app, msg, flags, stage, lanes, count, clear):
+    """Copy stage[k] into lane lanes[k] (k < count) in one walk over the APP rows.
+
+    With ``clear`` the lanes' messages are zeroed here; otherwise flags[2, lane] = 0 tells the
+    SIMD kernel to read them as zero on its next pass.
+    """
+    z = app[0, 0] - app[0, 0]
+    for i in range(app.shape[0]):
+        for k in range(count):
+            app[i, lanes[k]] = stage[k, i]
+    for k in range(count):
+        if clear:
+            for e in range(msg.shape[0]):
+                msg[e, lanes[k]] = z
+        else:
+            flags[2, lanes[k]] = 0
+
+
+@nb.njit(cache=True, nogil=True)
+def _swap_lanes_simd(app, flags, stage, new_lanes, n_new, run, n, bits, done_frames, done_lanes, n_done, sm):
+    """SIMD path: hard decisions out of done lanes and staged frames into new lanes, in one walk.
+
+    For each APP row: its sign mask (bit l = lane l negative) into signs, then the new lanes'
+    values from stage. Then the done frames' n transmitted bits are read out of the masks.
+    """
+    for i in range(app.shape[0]):
+        sm[i] = vsignmask(vload(app, i))
+        for k in range(n_new):
+            app[i, new_lanes[k]] = stage[k, i]
+    for k in range(n_new):
+        flags[2, new_lanes[k]] = 0
+    t_lo, t_hi, shift = run[0] - run[2], run[1] - run[2], run[2]
+    for k in range(n_done):
+        b = done_frames[k]
+        lane = done_lanes[k]
+        for t in range(t_lo):
+            bits[b, t] = 0
+        for t in range(t_lo, t_hi):
+            bits[b, t] = np.uint8((sm[t + shift] >> lane) & 1)
+        for t in range(t_hi, n):
+            bits[b, t] = 0
+
+
+@nb.njit(cache=True, nogil=True)
+def _unload_lanes(app, tx_cols, bits, frames, lanes, count):
+    """Hard decisions of lanes[k]'s transmitted bits into bits[frames[k]] (any dtype and lane count)."""
+    for i in range(tx_cols.size):
+        c = tx_cols[i]
+        for k in range(count):
+            h = np.uint8(app[max(c, 0), lanes[k]] < 0)
+            bits[frames[k], i] = h if c >= 0 else np.uint8(0)
+
+
+@nb.njit(cache=True, nogil=True)
+def _decode_frames(
+    llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
+    max_iter, offset, limit, scale, iteration, clear, app, msg, tmp, flags,
+):  # fmt: skip
+    """Decode every frame of llr (batch, n) through the lanes of the workspace, with lane refill.
+
+    ``iteration`` is :func:`_iteration_simd` or :func:`_iteration_portable`; app, msg, tmp and
+    flags are the workspace (see :func:`_workspace`). Writes the hard decisions of the
+    transmitted bits (batch, n), iterations used and converged flag per frame.
+    """
+    batch = llr.shape[0]
+    lanes = app.shape[1]
+    flags[:] = -1  # unsatisfied, flipped, keep messages
+    stage = np.empty((lanes, app.shape[0]), dtype=app.dtype)
+    signs = np.empty(app.shape[0], dtype=np.uint64)
+    frame_of = np.full(lanes, -1, dtype=np.int64)  # frame held by each lane, -1 idle
+    it_of = np.zeros(lanes, dtype=np.int64)
+    done_frames = np.empty(lanes, dtype=np.int64)
+    done_lanes = np.empty(lanes, dtype=np.int64)
+    new_frames = np.empty(lanes, dtype=np.int64)
+    new_lanes = np.empty(lanes, dtype=np.int64)
+    count = min(lanes, batch)
+    for k in range(count):
+        new_frames[k] = k
+        new_lanes[k] = k
+        frame_of[k] = k
+    _stage_frames(llr, run, fill, new_frames, count, scale, stage)
+    _load_lanes(app, msg, flags, stage, new_lanes, count, clear)
+    nxt = count
+    active = count
+    while active > 0:
+        iteration(app, msg, row_ptr, col_idx, offset, limit, tmp, flags)
+        n_done = 0
+        n_new = 0
+        for lane in range(lanes):
+            b = frame_of[lane]
+            if b < 0:
+                continue
+            it_of[lane] += 1
+            ok = flags[0, lane] >= 0 and flags[1, lane] >= 0
+            if ok or it_of[lane] >= max_iter:
+                iters[b] = it_of[lane]
+                conv[b] = ok
+                it_of[lane] = 0
+                done_frames[n_done] = b
+                done_lanes[n_done] = lane
+                n_done += 1
+                if nxt < batch:
+                    frame_of[lane] = nxt
+                    new_frames[n_new] = nxt
+                    new_lanes[n_new] = lane
+                    n_new += 1
+                    nxt += 1
+                else:
+                    frame_of[lane] = -1
+                    active -= 1
+        if n_new:
+            _stage_frames(llr, run, fill, new_frames, n_new, scale, stage)
+        if n_done and not clear:
+            _swap_lanes_simd(
+                app, flags, stage, new_lanes, n_new, run, tx_cols.size,
+                bits, done_frames, done_lanes, n_done, signs,
+            )  # fmt: skip
+        elif n_done:
+            _unload_lanes(app, tx_cols, bits, done_frames, done_lanes, n_done)
+            _load_lanes(app, msg, flags, stage, new_lanes, n_new, clear)

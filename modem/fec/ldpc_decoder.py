@@ -1,0 +1,241 @@
+"""Batched layered min-sum LDPC decoder for every code in :mod:`modem.fec.codes`.
+
+One object, :class:`LdpcDecoder`, decodes any :class:`~modem.fec.ldpc_code.LdpcCode`:
+layered (row-serial) offset min-sum, early stop per frame, a configurable maximum of
+iterations, a batch of frames per call.
+
+How it is fast
+--------------
+Frames are the innermost, vectorized dimension: the decoder keeps 64 frames side by
+side in "lanes" (APP values as an (n_cols, 64) array, check messages as (edges, 64)),
+and every row update processes all lanes at once. The fixed-point path (``dtype="int8"``,
+the default) runs a kernel written with explicit 64 x int8 SIMD vectors (saturating
+byte instructions: one AVX-512 register, or two AVX2 registers, per operation). A frame
+leaves its lane as soon as it has converged (or used ``max_iter``) and the next frame of
+the batch takes its place, so the cost follows the *average* number of iterations, not
+the slowest frame of each batch. ``workers`` threads split a batch (the kernels release
+the GIL).
+
+Conventions
+-----------
+LLR = log(P(bit = 0) / P(bit = 1)): positive means 0. Input LLRs are per transmitted
+bit, shape (batch, n); punctured columns enter as erasures (LLR 0) and known-zero
+columns (virtual fill) as the largest positive LLR.
+
+Early stop: a frame stops after an iteration in which every check was satisfied when it
+was updated and no hard decision changed; its hard decisions then satisfy H c = 0,
+which is what ``converged`` reports. The iteration that confirms this is counted.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from modem.checks import check_choice, check_llr
+from modem.fec import _ldpc_kernels as kernels
+from modem.fec.ldpc_code import LdpcCode
+from modem.fec.simd import WIDTH
+
+#: Largest fixed-point value (int8, kept symmetric).
+INT8_MAX = 127
+#: Frames side by side in the float32 path (64-byte rows).
+FLOAT_LANES = 16
+
+
+@dataclass
+class LdpcResult:
+    """Output of :meth:`LdpcDecoder.decode`.
+
+    Attributes
+    ----------
+    bits : ndarray of uint8, shape (batch, n)
+        Hard decisions on the transmitted codeword bits.
+    iterations : ndarray of int32, shape (batch,)
+        Layered iterations used per frame (including the one that confirmed convergence).
+    converged : ndarray of bool, shape (batch,)
+        True where the hard decisions satisfy every parity check.
+    k : int
+        Information length; ``info`` is ``bits[:, :k]``.
+    """
+
+    bits: np.ndarray
+    iterations: np.ndarray
+    converged: np.ndarray
+    k: int
+
+    @property
+    def info(self) -> np.ndarray:
+        """Decoded information bits, uint8 (batch, k)."""
+        return self.bits[:, : self.k]
+
+
+class LdpcDecoder:
+    """Layered offset-min-sum decoder for one LDPC code, batched over frames.
+
+    Parameters
+    ----------
+    code : LdpcCode
+        The code (see :func:`modem.fec.codes.get_code`).
+    max_iter : int
+        Maximum layered iterations per frame, 1 .. 1000.
+    dtype : {"int8", "float32"}
+        "int8": fixed-point fast path (saturating int8 messages and APP values).
+        "float32": floating-point reference path with the same schedule.
+    kernel : {"simd", "portable"}
+        int8 only: "simd" (explicit SIMD vectors, the fast path) or "portable" (plain numba
+        loops; bit-exact with "simd", used as the baseline in benchmarks and tests). The
+        float32 path always uses "portable".
+    offset : float
+        Offset of offset min-sum, LLR units, [0, 10). The int8 path rounds it to quantization
+        steps, so with ``scale=2`` it is a multiple of 0.5.
+    scale : float
+        int8 path: quantization steps per LLR unit, (0, 64]: input LLRs are multiplied by
+        ``scale``, rounded and saturated to +-127.
+    limit : int
+        int8 path: largest check-message magnitude in quantization steps, 1 .. 127. Keeping
+        messages inside the APP range stops a saturated APP value from wiping out the
+        extrinsic information (APP - message) of its edges.
+    workers : int
+        Threads sharing a batch, 1 .. 64 (each with its own lanes).
+
+    Notes
+    -----
+    Defaults (offset 0.5, scale 2, limit 63) were chosen on DVB-S2 normal 1/2 near its
+    threshold, where the int8 path is about 0.05 dB from the float32 path.
+    """
+
+    def __init__(
+        self,
+        code: LdpcCode,
+        max_iter: int = 25,
+        dtype: str = "int8",
+        kernel: str = "simd",
+        offset: float = 0.5,
+        scale: float = 2.0,
+        limit: int = 63,
+        workers: int = 1,
+    ):
+        if not isinstance(code, LdpcCode):
+            got = type(code).__name__
+            raise TypeError(f"code must be an LdpcCode (see modem.fec.codes.get_code); got {got}")
+        if not 1 <= int(max_iter) <= 1000:
+            raise ValueError(f"max_iter must be in 1..1000; got {max_iter}")
+        check_choice(dtype, "dtype", ("int8", "float32"))
+        check_choice(kernel, "kernel", ("simd", "portable"))
+        if not 0 <= offset < 10:
+            raise ValueError(f"offset must be in [0, 10) LLR units; got {offset}")
+        if not 0 < scale <= 64:
+            raise ValueError(f"scale must be in (0, 64] steps per LLR unit; got {scale}")
+        if not 1 <= int(limit) <= INT8_MAX:
+            raise ValueError(f"limit must be in 1..{INT8_MAX} quantization steps; got {limit}")
+        if not 1 <= int(workers) <= 64:
+            raise ValueError(f"workers must be in 1..64; got {workers}")
+        dmax = int(np.diff(code.row_ptr).max())
+        if dmax > INT8_MAX:
+            raise ValueError(f"code {code.name}: row degree {dmax} exceeds the decoder's {INT8_MAX}")
+        self.code = code
+        self.max_iter = int(max_iter)
+        self.dtype = dtype
+        self.kernel = "simd" if dtype == "int8" and kernel == "simd" else "portable"
+        self.offset = float(offset)
+        self.scale = float(scale)
+        self.limit = int(limit)
+        self.workers = int(workers)
+        self._run_cols, self._fill = _column_map(code, dtype)
+
+    def decode(self, llr) -> LdpcResult:
+        """Decode a batch of frames.
+
+        Parameters
+        ----------
+        llr : array_like of float, shape (batch, n) or (n,)
+            Channel LLRs of the transmitted bits, positive = 0. Must be finite.
+
+        Returns
+        -------
+        LdpcResult
+            Hard bits (batch, n), iterations and converged flag per frame.
+        """
+        llr = check_llr(llr, "llr", self.code.n)
+        batch = llr.shape[0]
+        workers = min(self.workers, batch)
+        if workers <= 1:
+            bits, iters, conv = self._decode(llr)
+        else:
+            bounds = np.linspace(0, batch, workers + 1).astype(int)
+            parts = [llr[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = list(pool.map(self._decode, parts))
+            bits, iters, conv = (np.concatenate(x) for x in zip(*results, strict=True))
+        return LdpcResult(bits=bits, iterations=iters, converged=conv, k=self.code.k)
+
+    def _decode(self, llr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        code = self.code
+        batch = llr.shape[0]
+        bits = np.empty((batch, code.n), dtype=np.uint8)
+        iters = np.zeros(batch, dtype=np.int32)
+        conv = np.zeros(batch, dtype=np.bool_)
+        if self.dtype == "int8":
+            offset = np.int8(min(INT8_MAX, round(self.offset * self.scale)))
+            limit = np.int8(self.limit)
+            lanes = WIDTH
+        else:
+            offset = np.float32(self.offset)
+            limit = np.float32(np.inf)
+            lanes = FLOAT_LANES
+        if self.kernel == "simd":
+            iteration, clear = kernels._iteration_simd, False
+        else:
+            iteration, clear = kernels._iteration_portable, True
+        app, msg, tmp, flags = _workspace(code, lanes, np.dtype(self.dtype))
+        kernels._decode_frames(
+            llr, self._run_cols, self._fill, code.tx_cols, code.row_ptr, code.col_idx, bits, iters, conv,
+            self.max_iter, offset, limit, np.float32(self.scale), iteration, clear, app, msg, tmp, flags,
+        )  # fmt: skip
+        return bits, iters, conv
+
+
+def _column_map(code: LdpcCode, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """How decoder columns get their values: (c_lo, c_hi, shift) and a per-column fill value.
+
+    Columns c_lo .. c_hi-1 carry transmitted bits c_lo-shift .. c_hi-1-shift; the other
+    columns hold constants: 0 (punctured: an erasure) or the largest positive LLR (known zero).
+    """
+    sent = np.flatnonzero(code.tx_cols >= 0)
+    cols = code.tx_cols[sent]
+    c_lo, c_hi = int(cols[0]), int(cols[-1]) + 1
+    shift = c_lo - int(sent[0])
+    if not (np.array_equal(cols, np.arange(c_lo, c_hi)) and np.array_equal(sent, cols - shift)):
+        raise ValueError(f"code {code.name}: transmitted bits must map to one contiguous run of columns")
+    if dtype == "int8":
+        fill = np.zeros(code.n_cols, dtype=np.int8)
+        fill[code.zero_cols] = INT8_MAX
+    else:
+        fill = np.zeros(code.n_cols, dtype=np.float32)
+        fill[code.zero_cols] = np.float32(1e30)
+    return np.array([c_lo, c_hi, shift], dtype=np.int64), fill
+
+
+def _aligned_empty(shape: tuple[int, int], dtype: np.dtype, align: int = 4096) -> np.ndarray:
+    """Uninitialized C-contiguous array whose data starts on an ``align``-byte boundary.
+
+    Lane rows are 64 bytes; on a 32-byte aligned base (numba's and malloc's habit) every
+    row would straddle two cache lines, which halves the kernel's speed.
+    """
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def _workspace(code: LdpcCode, lanes: int, dtype: np.dtype):
+    """APP (n_cols, lanes), messages (edges, lanes), row scratch (max degree, lanes), flags (3, lanes)."""
+    dmax = int(np.diff(code.row_ptr).max())
+    app = _aligned_empty((code.n_cols, lanes), dtype)
+    msg = _aligned_empty((code.edges, lanes), dtype)
+    tmp = _aligned_empty((dmax, lanes), dtype)
+    flags = _aligned_empty((3, lanes), np.dtype(np.int8))
+    return app, msg, tmp, flags
