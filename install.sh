@@ -55,12 +55,17 @@ install_system_base() {
 }
 
 # ---------------------------------------------------------------------------
-# install_system_all: system packages for --all.
-# TODO: add the radio stack here (libiio0 for the PlutoSDR, gnuradio for
-# gr-zeromq interop). For now it installs nothing beyond the base packages.
+# install_system_all: system packages for --all (the full test suite).
+# gnuradio: GNU Radio 3.10 with gr-dtv, the independent DVB-S2 reference the
+# conformance tests drive through /usr/bin/python3 (tests/gr/).
 # ---------------------------------------------------------------------------
+SYSTEM_ALL_PACKAGES=(gnuradio)
+
 install_system_all() {
     install_system_base
+    if command -v apt-get >/dev/null; then
+        apt_install "${SYSTEM_ALL_PACKAGES[@]}"
+    fi
 }
 
 main() {

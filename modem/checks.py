@@ -30,13 +30,12 @@ def check_bits(x, name: str, length: int) -> np.ndarray:
         a = a[None, :]
     if a.ndim != 2 or a.shape[1] != length:
         raise ValueError(f"{name} must have shape (batch, {length}) or ({length},); got {np.shape(x)}")
-    if a.dtype != np.uint8:
-        if not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
-            raise TypeError(f"{name} must hold integer bits 0/1; got dtype {a.dtype}")
-        a = a.astype(np.uint8)
-    if a.size and a.max() > 1:
-        raise ValueError(f"{name} must hold only bits 0 and 1; got a value {int(a.max())}")
-    return np.ascontiguousarray(a)
+    if not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
+        raise TypeError(f"{name} must hold integer bits 0/1; got dtype {a.dtype}")
+    if a.dtype != np.bool_ and a.size and (a.max() > 1 or a.min() < 0):
+        bad = a.max() if a.max() > 1 else a.min()
+        raise ValueError(f"{name} must hold only bits 0 and 1; got a value {int(bad)}")
+    return np.ascontiguousarray(a, dtype=np.uint8)
 
 
 def check_llr(x, name: str, length: int, dtype=np.float32) -> np.ndarray:

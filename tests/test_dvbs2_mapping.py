@@ -177,16 +177,14 @@ def test_explicit_gammas_and_errors():
         mp.constellation("16APSK", "1/2")
 
 
-def test_grdtv_scale_outer_ring_to_one():
-    assert mp.grdtv_scale("QPSK") == 1.0 and mp.grdtv_scale("8PSK", "3/5") == pytest.approx(1.0, abs=1e-7)
-    s16 = mp.grdtv_scale("16APSK", "2/3")
-    p16 = mp.constellation("16APSK", "2/3")[0] * s16
-    assert abs(p16[0b0000]) == pytest.approx(1.0, rel=1e-6)  # gr-dtv: r2 = 1, r1 = r2 / γ
-    assert abs(p16[0b1100]) == pytest.approx(1 / 3.15, rel=1e-6)
-    p32 = mp.constellation("32APSK", "3/4")[0] * mp.grdtv_scale("32APSK", "3/4")
-    assert abs(p32[0b11000]) == pytest.approx(1.0, rel=1e-6)  # r3 = 1, r1 = r3 / γ2, r2 = r1 γ1
-    assert abs(p32[0b10001]) == pytest.approx(1 / 5.27, rel=1e-5)
-    assert abs(p32[0b00000]) == pytest.approx(2.84 / 5.27, rel=1e-5)
+def test_apsk_ring_ratios_relative_to_outer_ring():
+    """Ring radii relative to the outer ring (Tables 9, 10): 16APSK 2/3 gamma = 3.15; 32APSK 3/4
+    gamma1 = 2.84, gamma2 = 5.27 (labels 0000 outer / 1100 inner; 11000 outer, 10001 inner, 00000 middle)."""
+    p16 = mp.constellation("16APSK", "2/3")[0]
+    assert abs(p16[0b1100]) / abs(p16[0b0000]) == pytest.approx(1 / 3.15, rel=1e-6)
+    p32 = mp.constellation("32APSK", "3/4")[0]
+    assert abs(p32[0b10001]) / abs(p32[0b11000]) == pytest.approx(1 / 5.27, rel=1e-5)
+    assert abs(p32[0b00000]) / abs(p32[0b11000]) == pytest.approx(2.84 / 5.27, rel=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------

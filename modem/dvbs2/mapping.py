@@ -12,10 +12,10 @@ R1^2 + 3 R2^2 = 4, for 32APSK R1^2 + 3 R2^2 + 4 R3^2 = 8). QPSK and 8PSK are Gra
 16APSK is 4+12 points with γ = R2/R1 (Table 9), 32APSK 4+12+16 points with γ1 = R2/R1, γ2 = R3/R1
 (Table 10).
 
-gr-dtv (``dvbs2_modulator_bc``) uses the same labels (its symbol index is the label, MSB first) but
-the other amplitude option of the standard, the outer ring radius set to 1 (R2 = 1 for 16APSK,
-R3 = 1 for 32APSK; ρ = 1 for QPSK/8PSK). Multiply our points by :func:`grdtv_scale` to get its
-points.
+GNU Radio's gr-dtv (``dvbs2_modulator_bc``, 3.10) uses the same labels (its symbol index is the
+label, MSB first) and, since GNU Radio PR #5391 (2021), the same unit-energy amplitudes: its
+PLFRAME symbols equal ours with no scaling (``tests/test_grdtv_conformance.py``). Older gr-dtv
+releases set the outer ring radius to 1 instead.
 
 Soft demapper: max-log LLR = log P(b=0|y)/P(b=1|y) (positive means 0),
 ``(min_{s: b=1} |y-s|^2 - min_{s: b=0} |y-s|^2) / N0`` with N0 = E|n|^2 the complex noise variance
@@ -319,21 +319,6 @@ def constellation(
     bps = BITS_PER_SYMBOL[modulation]
     labels = ((np.arange(pts.size)[:, None] >> np.arange(bps - 1, -1, -1)[None, :]) & 1).astype(np.uint8)
     return pts, labels
-
-
-def grdtv_scale(
-    modulation: str, rate: str | None = None, *, gamma1: float | None = None, gamma2: float | None = None
-) -> float:
-    """Factor taking our unit-energy points to GNU Radio gr-dtv's (``dvbs2_modulator_bc``).
-
-    gr-dtv sets the outer ring radius to 1 (the "R2 = 1" / "R3 = 1" amplitude option of EN 302 307-1
-    §5.4.3/§5.4.4); QPSK and 8PSK already have ρ = 1, so the factor is 1 for them. Returns
-    ``1 / R_outer`` with R_outer the outer ring radius of :func:`constellation`.
-    """
-    _check_modulation(modulation)
-    if rate is not None:
-        _check_rate(modulation, rate)
-    return float(1.0 / _radii(modulation, *_ring_ratios(modulation, rate, gamma1, gamma2))[-1])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,6 +104,18 @@ def _scale_min_impl(m, offset, like):
     return impl_f
 
 
+def _largest(like):  # pragma: no cover
+    return like
+
+
+@overload(_largest)
+def _largest_impl(like):
+    """Start value of a running minimum of magnitudes: 127 for int8, +inf for float."""
+    if isinstance(like, types.Integer):
+        return lambda like: np.int8(127)
+    return lambda like: np.float32(np.inf)
+
+
 def _signbits(t):  # pragma: no cover
     return t
 
@@ -133,6 +145,7 @@ def _iteration_portable(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
     unsatisfied check, flags[1, f] < 0 one whose hard decisions changed during the iteration.
     """
     z = app[0, 0] - app[0, 0]  # zero of the message type
+    big = _largest(z)
     lanes = app.shape[1]
     min1 = np.empty(lanes, dtype=app.dtype)
     min2 = np.empty(lanes, dtype=app.dtype)
@@ -149,8 +162,8 @@ def _iteration_portable(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
         e0 = row_ptr[r]
         d = row_ptr[r + 1] - e0
         for f in range(lanes):
-            min1[f] = 127
-            min2[f] = 127
+            min1[f] = big
+            min2[f] = big
             idx[f] = 0
             sgn[f] = 0
         # pass 1: extrinsic values, the two smallest magnitudes, the sign product
@@ -246,34 +259,35 @@ def _iteration_simd(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
     vstore(flags, 2, vsplat(-1))
 
 
-def _quantize(x, scale, like):  # pragma: no cover - numba uses the overload below
+def _quantize(x, scale, clip, like):  # pragma: no cover - numba uses the overload below
     return x
 
 
 @overload(_quantize)
-def _quantize_impl(x, scale, like):
-    """Channel LLR to the message type: int8 rounds x * scale and saturates to +-127; float keeps x."""
+def _quantize_impl(x, scale, clip, like):
+    """Channel LLR to the message type: int8 rounds x * scale and saturates to +-clip; float keeps x."""
     if isinstance(like, types.Integer):
 
-        def impl(x, scale, like):
-            q = min(max(x * scale, np.float32(-127.0)), np.float32(127.0))
+        def impl(x, scale, clip, like):
+            q = min(max(x * scale, -clip), clip)
             return np.int8(np.int32(np.floor(q + np.float32(0.5))))
 
         return impl
 
-    def impl_f(x, scale, like):
+    def impl_f(x, scale, clip, like):
         return np.float32(x)
 
     return impl_f
 
 
 @nb.njit(cache=True, nogil=True)
-def _stage_frames(llr, run, fill, frames, count, scale, stage):
+def _stage_frames(llr, run, fill, frames, count, scale, clip, stage):
     """Quantize frames[k] (k < count) into the contiguous rows of stage (count, n_cols).
 
     Columns run[0] .. run[1]-1 carry transmitted bits run[0]-run[2] .. run[1]-1-run[2]; every
     other column i holds the constant fill[i] (0 for a punctured column, the largest positive
-    value for a known zero). Contiguous loops, so LLVM vectorizes them.
+    value for a known zero). Values are quantized by :func:`_quantize` (int8: to +-clip steps).
+    Contiguous loops, so LLVM vectorizes them.
     """
     z = stage[0, 0] - stage[0, 0]
     c_lo, c_hi, shift = run[0], run[1], run[2]
@@ -283,7 +297,7 @@ def _stage_frames(llr, run, fill, frames, count, scale, stage):
         for i in range(c_lo):
             stage[k, i] = fill[i]
         for i in range(c_lo, c_hi):
-            stage[k, i] = _quantize(row[i - shift], scale, z)
+            stage[k, i] = _quantize(row[i - shift], scale, clip, z)
         for i in range(c_hi, n_cols):
             stage[k, i] = fill[i]
 
@@ -345,7 +359,7 @@ def _unload_lanes(app, tx_cols, bits, frames, lanes, count):
 @nb.njit(cache=True, nogil=True)
 def _decode_frames(
     llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-    max_iter, offset, limit, scale, iteration, clear, app, msg, tmp, flags,
+    max_iter, offset, limit, scale, clip, iteration, clear, app, msg, tmp, flags,
 ):  # fmt: skip
     """Decode every frame of llr (batch, n) through the lanes of the workspace, with lane refill.
 
@@ -369,7 +383,7 @@ def _decode_frames(
         new_frames[k] = k
         new_lanes[k] = k
         frame_of[k] = k
-    _stage_frames(llr, run, fill, new_frames, count, scale, stage)
+    _stage_frames(llr, run, fill, new_frames, count, scale, clip, stage)
     _load_lanes(app, msg, flags, stage, new_lanes, count, clear)
     nxt = count
     active = count
@@ -400,7 +414,7 @@ def _decode_frames(
                     frame_of[lane] = -1
                     active -= 1
         if n_new:
-            _stage_frames(llr, run, fill, new_frames, n_new, scale, stage)
+            _stage_frames(llr, run, fill, new_frames, n_new, scale, clip, stage)
         if n_done and not clear:
             _swap_lanes_simd(
                 app, flags, stage, new_lanes, n_new, run, tx_cols.size,
