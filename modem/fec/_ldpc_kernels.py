@@ -17,7 +17,7 @@ has converged or used ``max_iter`` iterations, and the next frame is loaded in i
 
 import numba as nb
 import numpy as np
-from numba import types
+from numba import literally, types
 from numba.extending import overload
 
 from modem.fec.simd import (
@@ -203,7 +203,7 @@ def _iteration_portable(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
 
 @nb.njit(cache=True, nogil=True)
 def _iteration_simd(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
-    """One layered offset-min-sum iteration on 32 int8 lanes with explicit SIMD vectors.
+    """One layered offset-min-sum iteration on WIDTH (64) int8 lanes with explicit SIMD vectors.
 
     The same arithmetic as :func:`_iteration_portable` on int8 (bit-exact), for exactly
     :data:`~modem.fec.simd.WIDTH` lanes. Lanes whose
@@ -325,7 +325,7 @@ def _load_lanes(app, msg, flags, stage, lanes, count, clear):
 def _swap_lanes_simd(app, flags, stage, new_lanes, n_new, run, n, bits, done_frames, done_lanes, n_done, sm):
     """SIMD path: hard decisions out of done lanes and staged frames into new lanes, in one walk.
 
-    For each APP row: its sign mask (bit l = lane l negative) into signs, then the new lanes'
+    For each APP row: its sign mask (bit l = lane l negative) into sm, then the new lanes'
     values from stage. Then the done frames' n transmitted bits are read out of the masks.
     """
     for i in range(app.shape[0]):
@@ -356,17 +356,42 @@ def _unload_lanes(app, tx_cols, bits, frames, lanes, count):
             bits[frames[k], i] = h if c >= 0 else np.uint8(0)
 
 
+#: Kernel codes for :func:`_decode_frames`.
+SIMD = 1
+PORTABLE = 0
+
+
+def _iterate(kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags):  # pragma: no cover
+    pass
+
+
+@overload(_iterate)
+def _iterate_impl(kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
+    """Run one iteration with the kernel named by the compile-time constant ``kernel``."""
+    if not isinstance(kernel, types.IntegerLiteral):
+        return None
+    if kernel.literal_value == SIMD:
+        return lambda kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags: _iteration_simd(
+            app, msg, row_ptr, col_idx, offset, limit, tmp, flags
+        )
+    return lambda kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags: _iteration_portable(
+        app, msg, row_ptr, col_idx, offset, limit, tmp, flags
+    )
+
+
 @nb.njit(cache=True, nogil=True)
 def _decode_frames(
     llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-    max_iter, offset, limit, scale, clip, iteration, clear, app, msg, tmp, flags,
+    max_iter, offset, limit, scale, clip, kernel, clear, app, msg, tmp, flags,
 ):  # fmt: skip
     """Decode every frame of llr (batch, n) through the lanes of the workspace, with lane refill.
 
-    ``iteration`` is :func:`_iteration_simd` or :func:`_iteration_portable`; app, msg, tmp and
-    flags are the workspace (see :func:`_workspace`). Writes the hard decisions of the
-    transmitted bits (batch, n), iterations used and converged flag per frame.
+    ``kernel`` is :data:`SIMD` or :data:`PORTABLE` (a compile-time constant: each value gets its
+    own cached specialization); app, msg, tmp and flags are the workspace (see
+    ``ldpc_decoder._workspace``). Writes the hard decisions of the transmitted bits (batch, n),
+    iterations used and converged flag per frame.
     """
+    literally(kernel)
     batch = llr.shape[0]
     lanes = app.shape[1]
     flags[:] = -1  # unsatisfied, flipped, keep messages
@@ -388,7 +413,7 @@ def _decode_frames(
     nxt = count
     active = count
     while active > 0:
-        iteration(app, msg, row_ptr, col_idx, offset, limit, tmp, flags)
+        _iterate(kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags)
         n_done = 0
         n_new = 0
         for lane in range(lanes):

@@ -197,13 +197,13 @@ class LdpcDecoder:
             clip = np.float32(np.inf)
             lanes = FLOAT_LANES
         if self.kernel == "simd":
-            iteration, clear = kernels._iteration_simd, False
+            kernel, clear = kernels.SIMD, False
         else:
-            iteration, clear = kernels._iteration_portable, True
+            kernel, clear = kernels.PORTABLE, True
         app, msg, tmp, flags = _workspace(code, lanes, np.dtype(self.dtype))
         kernels._decode_frames(
             llr, self._run_cols, self._fill, code.tx_cols, code.row_ptr, code.col_idx, bits, iters, conv,
-            self.max_iter, offset, limit, np.float32(self.scale), clip, iteration, clear,
+            self.max_iter, offset, limit, np.float32(self.scale), clip, kernel, clear,
             app, msg, tmp, flags,
         )  # fmt: skip
         return bits, iters, conv

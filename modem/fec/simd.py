@@ -1,16 +1,17 @@
-"""A 32-lane int8 SIMD value for numba kernels: load, store and saturating arithmetic.
+"""A 64-lane int8 SIMD value for numba kernels: load, store and saturating arithmetic.
 
 numba cannot tell LLVM that two array arguments never overlap, so a loop over
 lanes that reads one array and writes another is wrapped in run-time alias
 checks, which cost more than the work inside. This module gives numba kernels
-an explicit vector value instead: :data:`i8x32` is a numba type whose LLVM form
-is ``<32 x i8>``, and the functions below are intrinsics that emit one LLVM
-vector instruction each (``llvm.ssub.sat``, ``llvm.smin``, ``select`` ...).
-A kernel written with them compiles to straight-line AVX2 code (AVX-512 or
-SSE on other machines, as LLVM legalizes the vector for the host CPU).
+an explicit vector value instead: :data:`i8vec` is a numba type whose LLVM form
+is ``<64 x i8>`` (:data:`WIDTH` lanes), and the functions below are intrinsics
+that emit one LLVM vector instruction each (``llvm.ssub.sat``, ``llvm.smin``,
+``select`` ...). A kernel written with them compiles to straight-line vector
+code: one AVX-512BW register per value on CPUs that have it, two AVX2 registers
+elsewhere, as LLVM legalizes the vector for the host CPU.
 
 Arrays used with :func:`vload` / :func:`vstore` are C-contiguous int8 of shape
-(rows, 32): one row is one vector.
+(rows, WIDTH): one row is one vector.
 """
 
 from __future__ import annotations
@@ -27,19 +28,19 @@ _I8 = ir.IntType(8)
 _VT = ir.VectorType(_I8, WIDTH)
 
 
-class I8x32(types.Type):
-    """numba type of a vector of 32 int8 lanes."""
+class I8Vec(types.Type):
+    """numba type of a vector of WIDTH int8 lanes."""
 
     def __init__(self):
-        super().__init__(name="i8x32")
+        super().__init__(name=f"i8x{WIDTH}")
 
 
 #: The vector type, for signatures.
-i8x32 = I8x32()
+i8vec = I8Vec()
 
 
-@register_model(I8x32)
-class _I8x32Model(models.PrimitiveModel):
+@register_model(I8Vec)
+class _I8VecModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
         super().__init__(dmm, fe_type, _VT)
 
@@ -53,8 +54,8 @@ def _row_pointer(context, builder, aryty, ary, row):
 
 @intrinsic
 def vload(typingctx, arr, row):
-    """Load row ``row`` of an int8 (rows, 32) array as a vector."""
-    sig = i8x32(arr, types.int64)
+    """Load row ``row`` of an int8 (rows, WIDTH) array as a vector."""
+    sig = i8vec(arr, types.int64)
 
     def codegen(context, builder, signature, args):
         row64 = context.cast(builder, args[1], signature.args[1], types.int64)
@@ -65,8 +66,8 @@ def vload(typingctx, arr, row):
 
 @intrinsic
 def vstore(typingctx, arr, row, vec):
-    """Store a vector into row ``row`` of an int8 (rows, 32) array."""
-    sig = types.void(arr, types.int64, i8x32)
+    """Store a vector into row ``row`` of an int8 (rows, WIDTH) array."""
+    sig = types.void(arr, types.int64, i8vec)
 
     def codegen(context, builder, signature, args):
         row64 = context.cast(builder, args[1], signature.args[1], types.int64)
@@ -79,7 +80,7 @@ def vstore(typingctx, arr, row, vec):
 @intrinsic
 def vsplat(typingctx, x):
     """A vector with every lane equal to the integer ``x`` (truncated to int8)."""
-    sig = i8x32(types.int64)
+    sig = i8vec(types.int64)
 
     def codegen(context, builder, signature, args):
         v = builder.trunc(args[0], _I8)
@@ -97,7 +98,7 @@ def _llvm_binary(name: str, doc: str):
             fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.{name}.v{WIDTH}i8")
             return builder.call(fn, args)
 
-        return i8x32(i8x32, i8x32), codegen
+        return i8vec(i8vec, i8vec), codegen
 
     typer.__doc__ = doc
     typer.__name__ = name.replace(".", "_")
@@ -120,7 +121,7 @@ def vabs(typingctx, a):
         fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.abs.v{WIDTH}i8")
         return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 0)])
 
-    return i8x32(i8x32), codegen
+    return i8vec(i8vec), codegen
 
 
 @intrinsic
@@ -130,7 +131,7 @@ def vxor(typingctx, a, b):
     def codegen(context, builder, signature, args):
         return builder.xor(args[0], args[1])
 
-    return i8x32(i8x32, i8x32), codegen
+    return i8vec(i8vec, i8vec), codegen
 
 
 @intrinsic
@@ -140,7 +141,7 @@ def vand(typingctx, a, b):
     def codegen(context, builder, signature, args):
         return builder.and_(args[0], args[1])
 
-    return i8x32(i8x32, i8x32), codegen
+    return i8vec(i8vec, i8vec), codegen
 
 
 @intrinsic
@@ -150,7 +151,7 @@ def vor(typingctx, a, b):
     def codegen(context, builder, signature, args):
         return builder.or_(args[0], args[1])
 
-    return i8x32(i8x32, i8x32), codegen
+    return i8vec(i8vec, i8vec), codegen
 
 
 @intrinsic
@@ -161,7 +162,7 @@ def vselect_lt(typingctx, a, b, x, y):
         mask = builder.icmp_signed("<", args[0], args[1])
         return builder.select(mask, args[2], args[3])
 
-    return i8x32(i8x32, i8x32, i8x32, i8x32), codegen
+    return i8vec(i8vec, i8vec, i8vec, i8vec), codegen
 
 
 @intrinsic
@@ -172,7 +173,7 @@ def vselect_eq(typingctx, a, b, x, y):
         mask = builder.icmp_signed("==", args[0], args[1])
         return builder.select(mask, args[2], args[3])
 
-    return i8x32(i8x32, i8x32, i8x32, i8x32), codegen
+    return i8vec(i8vec, i8vec, i8vec, i8vec), codegen
 
 
 @intrinsic
@@ -183,13 +184,13 @@ def vnegate_where_negative(typingctx, s, x):
         mask = builder.icmp_signed("<", args[0], ir.Constant(_VT, [0] * WIDTH))
         return builder.select(mask, builder.sub(ir.Constant(_VT, [0] * WIDTH), args[1]), args[1])
 
-    return i8x32(i8x32, i8x32), codegen
+    return i8vec(i8vec, i8vec), codegen
 
 
 
 @intrinsic
 def prefetch_row(typingctx, arr, row):
-    """Hint the CPU to bring row ``row`` of an int8 (rows, 32) array into cache (no effect on values)."""
+    """Hint the CPU to bring row ``row`` of an int8 (rows, WIDTH) array into cache (no effect on values)."""
     sig = types.void(arr, types.int64)
 
     def codegen(context, builder, signature, args):
@@ -214,4 +215,4 @@ def vsignmask(typingctx, a):
         mask = builder.icmp_signed("<", args[0], ir.Constant(_VT, [0] * WIDTH))
         return builder.bitcast(mask, ir.IntType(WIDTH))
 
-    return uint(i8x32), codegen
+    return uint(i8vec), codegen
