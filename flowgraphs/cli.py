@@ -6,6 +6,8 @@ marslink --version
 marslink codes                 # aligned table of every LDPC code
 marslink codes ar4ja --json    # machine-readable, only names starting with "ar4ja"
 marslink bench ldpc -- --help  # arguments after "--" go to benchmarks/ldpc_throughput.py
+marslink sweep --quick         # MODCOD threshold table: arguments go to benchmarks/thresholds.py
+marslink sweep --help          # the sweep's own options
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from modem import __version__
 # Repository root when running from a source checkout (or an editable install).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_SCRIPTS = {"ldpc": "benchmarks/ldpc_throughput.py", "bch": "benchmarks/bch_throughput.py"}
+SWEEP_SCRIPT = "benchmarks/thresholds.py"
 
 # (heading, key in LdpcCode.describe(), format)
 CODE_COLUMNS = [
@@ -62,18 +65,28 @@ def cmd_codes(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Run a benchmark script from the source tree, passing the extra arguments on."""
-    script = REPO_ROOT / BENCH_SCRIPTS[args.which]
+def run_script(command: str, path: str, args: list[str]) -> int:
+    """Run a script of the source tree's ``benchmarks/`` with ``args`` (a leading "--" dropped)."""
+    script = REPO_ROOT / path
     if not script.is_file():
         print(
-            f"marslink bench: {script} not found; the benchmarks live in the source tree, "
+            f"marslink {command}: {script} not found; the benchmarks live in the source tree, "
             "so run this from a git checkout installed with ./install.sh (pip install -e .)",
             file=sys.stderr,
         )
         return 2
-    extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+    extra = args[1:] if args[:1] == ["--"] else args
     return subprocess.call([sys.executable, str(script), *extra], cwd=REPO_ROOT)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark script from the source tree, passing the extra arguments on."""
+    return run_script("bench", BENCH_SCRIPTS[args.which], args.args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run the MODCOD threshold sweep (benchmarks/thresholds.py), passing every argument on."""
+    return run_script("sweep", SWEEP_SCRIPT, args.args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,12 +106,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("which", choices=sorted(BENCH_SCRIPTS), help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark script")
     bench.set_defaults(func=cmd_bench)
+
+    sweep = sub.add_parser(
+        "sweep",
+        add_help=False,  # --help goes to the script, which lists its options
+        help="measure the Es/N0 at FER 1e-2 of every DVB-S2 MODCOD (benchmarks/thresholds.py)",
+    )
+    sweep.add_argument("args", nargs=argparse.REMAINDER, help="arguments for benchmarks/thresholds.py")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``marslink`` command; return its exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "sweep":  # everything after "sweep" goes to the script, options included
+        args.args = argv[argv.index("sweep") + 1 :]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args.func(args)
 
 

@@ -154,3 +154,41 @@ def test_bench_runs_script_with_args(monkeypatch, tmp_path, capfd):
     monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
     assert cli.main(["bench", "bch", "--frames", "2"]) == 3
     assert "bench args ['--frames', '2']" in capfd.readouterr().out
+
+
+def test_sweep_help():
+    # everything after "sweep" goes to benchmarks/thresholds.py, --help included: it lists its options
+    out = run("sweep", "--help")
+    assert out.returncode == 0, out.stderr
+    for option in ("--quick", "--frame", "--modcods", "--seed", "--out"):
+        assert option in out.stdout
+
+
+def test_sweep_listed_in_help():
+    out = run("--help")
+    assert out.returncode == 0, out.stderr
+    assert "sweep" in out.stdout
+
+
+def test_sweep_runs_script_with_args(monkeypatch, tmp_path, capfd):
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "thresholds.py").write_text(
+        "import sys\nprint('sweep args', sys.argv[1:])\nsys.exit(4)\n"
+    )
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    assert cli.main(["sweep", "--quick", "--modcods", "QPSK 1/2", "--frame", "short"]) == 4
+    assert "sweep args ['--quick', '--modcods', 'QPSK 1/2', '--frame', 'short']" in capfd.readouterr().out
+    assert cli.main(["sweep", "--", "--seed", "3"]) == 4  # bench style: a leading "--" is dropped
+    assert "sweep args ['--seed', '3']" in capfd.readouterr().out
+
+
+def test_sweep_missing_script(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    assert cli.main(["sweep", "--quick"]) != 0
+    assert "thresholds.py not found" in capsys.readouterr().err
+
+
+def test_other_commands_reject_unknown_options():
+    out = run("codes", "--bogus")
+    assert out.returncode != 0
+    assert "unrecognized arguments: --bogus" in out.stderr

@@ -204,6 +204,14 @@ def _prbs() -> np.ndarray:
     return out
 
 
+@cache
+def _prbs_bytes(k: int) -> np.ndarray:
+    """The first k bits of the PRBS packed MSB first (k a multiple of 8), read-only."""
+    out = np.packbits(_prbs()[:k])
+    out.flags.writeable = False
+    return out
+
+
 def bb_scrambling_sequence(length: int) -> np.ndarray:
     """The first ``length`` bits of the BB scrambling PRBS (§5.2.2), uint8 0/1, read-only.
 
@@ -277,6 +285,7 @@ class _Framer:
         self.bytes_in = 0  #: user bytes pushed
         self.frames_out = 0  #: BBFRAMEs produced
         self.padding_bits = 0  #: padding bits sent (§5.2.1)
+        self._hcache: dict[tuple[int, int], np.ndarray] = {}  # (DFL, SYNCD) -> header bytes
 
     @property
     def bytes_out(self) -> int:
@@ -309,45 +318,74 @@ class _Framer:
             Header, data field and padding, scrambled (§5.2.2) unless ``scramble=False``.
             None when fewer than (k_bch - 80) / 8 bytes are queued and nothing is being flushed.
         """
-        k = _k_bch(k_bch)
-        cap = (k - BBHEADER_BITS) // 8
-        avail = self.pending_bytes
-        if avail >= cap:
-            n = cap
-        elif avail and self._tx_abs < self._flush_upto:
-            n = avail
-        else:
-            return None
-        start = self._tx_abs
-        frame = np.zeros(k, dtype=np.uint8)
-        frame[:BBHEADER_BITS] = self._header(8 * n, start, n).pack()
-        chunk = np.frombuffer(self._tx, np.uint8, n, self._pos)
-        frame[BBHEADER_BITS:BBHEADER_BITS + 8 * n] = np.unpackbits(chunk)
-        del chunk  # release the export of the bytearray before it may be resized
-        self._pos += n
-        self._tx_abs += n
-        if self._pos > 1 << 16 and 2 * self._pos > len(self._tx):  # compact, amortized O(1) per byte
-            del self._tx[: self._pos]
-            self._pos = 0
-        self.frames_out += 1
-        self.padding_bits += k - BBHEADER_BITS - 8 * n
-        return bb_scramble(frame) if self._scramble else frame
+        frames = self.next_frames(k_bch, max_frames=1)
+        return frames[0] if frames.shape[0] else None
 
     def next_frames(self, k_bch, max_frames: int | None = None) -> np.ndarray:
         """Return as many BBFRAMEs of one size as available (at most ``max_frames``).
+
+        Each is what :meth:`next_frame` would return; the frames are built together, in the
+        byte domain (header, data, padding and BB scrambling), and unpacked to bits once.
 
         Returns
         -------
         ndarray of uint8, shape (n, k_bch), n >= 0
         """
         k = _k_bch(k_bch)
-        out = []
-        while max_frames is None or len(out) < max_frames:
-            f = self.next_frame(k)
-            if f is None:
+        cap = (k - BBHEADER_BITS) // 8
+        limit = np.inf if max_frames is None else int(max_frames)
+        sizes = []  # data bytes of each frame
+        avail = self.pending_bytes
+        pos_abs = self._tx_abs
+        while len(sizes) < limit:
+            if avail >= cap:
+                n = cap
+            elif avail and pos_abs < self._flush_upto:
+                n = avail
+            else:
                 break
-            out.append(f)
-        return np.stack(out) if out else np.zeros((0, k), dtype=np.uint8)
+            sizes.append(n)
+            avail -= n
+            pos_abs += n
+        nf = len(sizes)
+        kb = k // 8  # every K_bch is a multiple of 8
+        buf = np.zeros((nf, kb), dtype=np.uint8)
+        hb = BBHEADER_BITS // 8
+        data = np.frombuffer(self._tx, np.uint8, pos_abs - self._tx_abs, self._pos)
+        full = sizes.count(cap) if nf else 0  # full frames come first
+        if full:
+            buf[:full, hb : hb + cap] = data[: full * cap].reshape(full, cap)
+        start = self._tx_abs
+        for i, n in enumerate(sizes):
+            buf[i, :hb] = self._header_bytes(8 * n, start, n)
+            if i >= full:
+                buf[i, hb : hb + n] = data[start - self._tx_abs : start - self._tx_abs + n]
+            start += n
+        del data  # release the export of the bytearray before it may be resized
+        if self._scramble:
+            buf ^= _prbs_bytes(k)
+        used = pos_abs - self._tx_abs
+        self._pos += used
+        self._tx_abs = pos_abs
+        if self._pos > 1 << 16 and 2 * self._pos > len(self._tx):  # compact, amortized O(1) per byte
+            del self._tx[: self._pos]
+            self._pos = 0
+        self.frames_out += nf
+        self.padding_bits += nf * (k - BBHEADER_BITS) - 8 * used
+        return np.unpackbits(buf, axis=1)
+
+    def _header_bytes(self, dfl: int, start: int, n: int) -> np.ndarray:
+        """The 10 BBHEADER bytes of :meth:`_header` (cached: a frame's header depends on few fields)."""
+        key = (dfl, self._syncd(start, n))
+        hb = self._hcache.get(key)
+        if hb is None:
+            hb = np.frombuffer(self._header(dfl, start, n).to_bytes(), np.uint8)
+            if len(self._hcache) < 4096:
+                self._hcache[key] = hb
+        return hb
+
+    def _syncd(self, start: int, n: int) -> int:
+        return 0
 
     def _matype(self) -> dict:
         return dict(ts_gs=self._ts_gs, sis_mis=1, ccm_acm=self._ccm, issyi=0, npd=0, ro=self._ro, matype2=0)
@@ -479,9 +517,12 @@ class TsFramer(_Framer):
         """TS bytes placed in data fields so far (a final CRC byte, sent at a flush, not counted)."""
         return min(self._tx_abs, TS_PACKET_BYTES * self.packets_in)
 
-    def _header(self, dfl: int, start: int, n: int) -> BBHeader:
+    def _syncd(self, start: int, n: int) -> int:
         first = -(-start // TS_PACKET_BYTES) * TS_PACKET_BYTES  # UPs start every 188 stream bytes
-        syncd = 8 * (first - start) if first < start + n else SYNCD_NONE
+        return 8 * (first - start) if first < start + n else SYNCD_NONE
+
+    def _header(self, dfl: int, start: int, n: int) -> BBHeader:
+        syncd = self._syncd(start, n)
         return BBHeader(**self._matype(), upl=TS_UPL_BITS, dfl=dfl, sync=TS_SYNC_BYTE, syncd=syncd)
 
 
@@ -500,7 +541,8 @@ class DeframerEvent:
     kind : str
         "fec_fail" (decoder flag false), "header_crc", "header_invalid" (field inconsistent with
         the mode or K_bch), "sync_mismatch" (SYNCD disagrees with the packet alignment),
-        "resync_skip" (bytes before the first UP after a loss), "packet_crc" (TS packet CRC-8
+        "resync_skip" (bytes before the first UP after a loss), "frame_lost" (a frame that never
+        arrived, see :meth:`BBDeframer.lost`), "packet_crc" (TS packet CRC-8
         fails), "packet_unverified" (complete TS packet whose CRC-8 was lost),
         "packet_truncated" (TS packet cut by a loss).
     out_offset : int
@@ -595,6 +637,23 @@ class BBDeframer:
             self._frame(bits[i], bool(okv[i]))
         return self._take()
 
+    def lost(self, detail: str = "", kind: str = "frame_lost") -> bytes:
+        """Record a BBFRAME that never arrived (e.g. its PLHEADER could not be read).
+
+        The frame counts as pushed and lost, like a frame pushed with ``ok=False``; its size is
+        unknown (the event's ``max_nbytes`` is None). In TS mode the packet in progress is given
+        up and the deframer resynchronizes on the next good frame's SYNCD.
+
+        Returns
+        -------
+        bytes
+            Always empty (kept for symmetry with :meth:`push`).
+        """
+        idx = self.frames_in
+        self.frames_in += 1
+        self._lose(idx, kind, None, detail)
+        return self._take()
+
     def flush(self) -> bytes:
         """End of stream: report (and with ``keep_bad`` return) a TS packet left incomplete or unchecked.
 
@@ -658,7 +717,7 @@ class BBDeframer:
             return f"SYNCD = {h.syncd} bits: must be a multiple of 8 below DFL = {h.dfl}, or 0xFFFF"
         return None
 
-    def _lose(self, idx: int, kind: str, cap: int, detail: str) -> None:
+    def _lose(self, idx: int, kind: str, cap: int | None, detail: str) -> None:
         self.frames_lost += 1
         if self.mode == "ts" and self._in_sync:
             self._drop_buffer(idx, "frame lost")

@@ -4,40 +4,47 @@ The transmitter chains mode and stream adaptation (BBFRAMEs, :mod:`modem.dvbs2.b
 BCH and LDPC encoding (:mod:`modem.fec`), bit interleaving and mapping
 (:mod:`modem.dvbs2.mapping`), PL framing (:mod:`modem.dvbs2.plframe`) and RRC pulse
 shaping (:mod:`modem.dvbs2.pulse`). The MODCOD may change on every PLFRAME (ACM); with
-no data waiting it sends dummy PLFRAMEs.
+no data waiting it sends dummy PLFRAMEs. Frames of one MODCOD in a row are encoded as a
+batch; on one core every MODCOD runs at more than 100 Msample/s at 2 samples per symbol
+(``benchmarks/tx_throughput.py``).
 
 The receiver here works on symbol-aligned input (one complex value per symbol,
-starting at a PLHEADER, carrier phase and timing known up to a constant complex gain):
-PLHEADER decoding, PL descrambling, pilot removal, data-aided gain and Es/N0
-estimation, max-log demapping, deinterleaving, LDPC then BCH decoding (frames of the
-same code are decoded together, as one batch), BB descrambling and stream reassembly.
-Synchronization from raw IQ is :mod:`modem.sync`'s job *(planned)*.
+starting at a PLHEADER, timing known, carrier known up to a constant complex gain of any
+phase): non-coherent (GLRT) PLHEADER detection over the 128 PLS words, PL descrambling,
+pilot removal, data-aided gain and Es/N0 estimation, max-log demapping, deinterleaving,
+LDPC then BCH decoding (frames of the same code are decoded together, as one batch), BB
+descrambling and stream reassembly. An unreadable or impossible PLHEADER is reported as a
+lost frame and the receiver searches for the next one. Synchronization from raw IQ is
+:mod:`modem.sync`'s job *(planned)*.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
 from modem.checks import check_choice
 from modem.dvbs2.bbframe import BBDeframer, BBHeader, GsFramer, TsFramer, bb_descramble
-from modem.dvbs2.mapping import deinterleave, demap_maxlog, interleave, map_bits
-from modem.dvbs2.modcod import FRAMES, Modcod, frame_spec, modcod
-from modem.dvbs2.plframe import (
-    PILOT_SYMBOL,
-    PLHEADER_LENGTH,
-    PlFramer,
-    decode_plheader,
-    deframe,
-    plheader,
-)
+from modem.dvbs2.mapping import deinterleave, demap_maxlog
+from modem.dvbs2.modcod import DUMMY_PLFRAME_SYMBOLS, FRAMES, Modcod, frame_spec, modcod
+from modem.dvbs2.plframe import PILOT_SYMBOL, PLHEADER_LENGTH, PlFramer, deframe, plheader
 from modem.dvbs2.pulse import ROLLOFFS, MatchedFilter, PulseShaper
 from modem.fec.bch import dvbs2_bch
 from modem.fec.dvbs2_ldpc import dvbs2_code
 from modem.fec.ldpc_decoder import LdpcDecoder
 
 STREAMS = ("gs", "ts")
+SOF_LENGTH = 26  #: PLHEADER start-of-frame symbols (§5.5.2.1)
+
+
+def _check_int(value, name: str, lo: int, hi: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an integer ({what}); got {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi} ({what}); got {value}")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,12 @@ class LinkConfig:
     span : int
         RRC filter length in symbols (even), 4 .. 128.
     ldpc_iterations : int
-        Receiver: maximum layered LDPC iterations per frame.
+        Receiver: maximum layered LDPC iterations per frame, 1 .. 1000.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For any value out of range or of the wrong type; the message names the field.
     """
 
     frame: str = "normal"
@@ -78,17 +90,23 @@ class LinkConfig:
         check_choice(self.frame, "frame", FRAMES)
         check_choice(self.stream, "stream", STREAMS)
         check_choice(self.rolloff, "rolloff", ROLLOFFS)
-        if not 0 <= int(self.gold_code) <= 262141:
-            raise ValueError(f"gold_code must be in 0..262141; got {self.gold_code}")
-        if not 2 <= int(self.sps) <= 64:
-            raise ValueError(f"sps must be in 2..64 samples per symbol; got {self.sps}")
-        if not (4 <= int(self.span) <= 128 and self.span % 2 == 0):
+        if not isinstance(self.pilots, bool | np.bool_):
+            raise TypeError(f"pilots must be True or False; got {self.pilots!r}")
+        object.__setattr__(self, "pilots", bool(self.pilots))
+        for name, lo, hi, what in (
+            ("gold_code", 0, 262141, "PL scrambling code number"),
+            ("sps", 2, 64, "samples per symbol"),
+            ("span", 4, 128, "RRC length in symbols, even"),
+            ("ldpc_iterations", 1, 1000, "maximum LDPC iterations"),
+        ):
+            object.__setattr__(self, name, _check_int(getattr(self, name), name, lo, hi, what))
+        if self.span % 2:
             raise ValueError(f"span must be an even number of symbols in 4..128; got {self.span}")
-        if not 1 <= int(self.ldpc_iterations) <= 1000:
-            raise ValueError(f"ldpc_iterations must be in 1..1000; got {self.ldpc_iterations}")
 
 
 def _resolve_modcod(mc, frame: str) -> Modcod:
+    if isinstance(mc, np.integer):
+        mc = int(mc)
     m = modcod(mc)
     frame_spec(m, frame)  # raises for impossible combinations (short 9/10)
     return m
@@ -112,15 +130,25 @@ class Transmitter:
     ----------
     frames_out, dummy_frames : int
         PLFRAMEs produced, of which dummy frames.
+
+    Notes
+    -----
+    Frames of one MODCOD in a row are encoded as one batch: BBFRAMEs built in the byte
+    domain (:meth:`GsFramer.next_frames`), BCH, the LDPC encoder's kernel, then bit
+    interleaving, mapping, pilot insertion and PL scrambling fused in one pass
+    (:meth:`PlFramer.frame_codewords`) straight into the output array.
     """
 
     def __init__(self, config: LinkConfig | None = None):
+        if config is not None and not isinstance(config, LinkConfig):
+            raise TypeError(f"config must be a LinkConfig; got {type(config).__name__}")
         self.config = config or LinkConfig()
         c = self.config
         framer_cls = TsFramer if c.stream == "ts" else GsFramer
         self.framer = framer_cls(ccm=False, rolloff=c.rolloff, scramble=True)
         self.plframer = PlFramer(c.gold_code)
         self.shaper = PulseShaper(c.rolloff, c.sps, c.span)
+        self._dummy = self.plframer.dummy()
         self.frames_out = 0
         self.dummy_frames = 0
 
@@ -135,11 +163,25 @@ class Transmitter:
         return self.framer.pending_bytes
 
     def push(self, data) -> None:
-        """Queue user bytes (any chunking); TS mode takes whole 188-byte packets across calls."""
+        """Queue user bytes (any chunking); TS mode takes whole 188-byte packets across calls.
+
+        Raises
+        ------
+        TypeError
+            ``data`` is not bytes-like or a uint8 array.
+        ValueError
+            TS mode: a packet does not start with 0x47 (nothing of the call is queued).
+        """
         self.framer.push(data)
 
     def flush(self) -> None:
-        """Send everything queued: the last frame is padded (§5.2.1) instead of waiting for more."""
+        """Send everything queued: the last frame is padded (§5.2.1) instead of waiting for more.
+
+        Raises
+        ------
+        ValueError
+            TS mode: the data ends inside a 188-byte packet.
+        """
         self.framer.flush()
 
     def frames_needed(self, mc) -> int:
@@ -154,44 +196,63 @@ class Transmitter:
         ----------
         modcods : sequence of int, str or Modcod
             The MODCOD of each successive PLFRAME. A frame for which no data is ready becomes
-            a dummy PLFRAME (3330 symbols).
+            a dummy PLFRAME (3330 symbols). Every entry is checked before any data is taken.
 
         Returns
         -------
         ndarray of complex64
             Unit-energy symbols (PLHEADER, scrambled payload and pilots), frame after frame.
+
+        Raises
+        ------
+        TypeError
+            ``modcods`` is a single MODCOD rather than a sequence.
+        ValueError
+            An unknown MODCOD, or one without this frame size (rate 9/10 has no short frame).
         """
+        if isinstance(modcods, str | bytes | int | np.integer | Modcod) or not hasattr(modcods, "__iter__"):
+            raise TypeError(f"modcods must be a sequence of MODCODs, one per frame; got {modcods!r}")
         c = self.config
-        out = []
-        run: list[Modcod] = []
+        runs: list[list] = []  # [Modcod, frames in a row]
         for mc in modcods:
             m = _resolve_modcod(mc, c.frame)
-            if run and m != run[0]:
-                out.extend(self._encode_run(run[0], len(run)))
-                run = []
-            run.append(m)
-        if run:
-            out.extend(self._encode_run(run[0], len(run)))
-        if not out:
-            return np.zeros(0, dtype=np.complex64)
-        return np.concatenate(out)
+            if runs and runs[-1][0] == m:
+                runs[-1][1] += 1
+            else:
+                runs.append([m, 1])
+        parts = [self._encode_run(m, count) for m, count in runs]
+        total = sum(cw.shape[0] * spec.plframe_symbols + dum * self._dummy.size for spec, cw, dum in parts)
+        out = np.empty(total, dtype=np.complex64)
+        pos = 0
+        for spec, cw, dummies in parts:
+            nd = cw.shape[0]
+            if nd:
+                seg = out[pos : pos + nd * spec.plframe_symbols].reshape(nd, spec.plframe_symbols)
+                self.plframer.frame_codewords(spec.modcod.index, c.frame, c.pilots, cw, out=seg)
+                pos += seg.size
+            for _ in range(dummies):
+                out[pos : pos + self._dummy.size] = self._dummy
+                pos += self._dummy.size
+        return out
 
-    def _encode_run(self, m: Modcod, count: int) -> list[np.ndarray]:
-        """Encode up to ``count`` frames of one MODCOD in one batch; dummies where data runs out."""
+    def _encode_run(self, m: Modcod, count: int):
+        """BBFRAMEs, BCH and LDPC for up to ``count`` frames of one MODCOD; dummies where data runs out.
+
+        Returns (FrameSpec, codewords uint8 (frames, n_ldpc), number of dummy frames).
+        """
         c = self.config
         spec = frame_spec(m, c.frame, c.pilots)
         bb = self.framer.next_frames(spec.k_bch, max_frames=count)
-        frames = []
         if bb.shape[0]:
             bch = dvbs2_bch(c.frame, m.rate).encode(bb)
-            fec = dvbs2_code(c.frame, m.rate).encode(bch)
-            symbols = map_bits(interleave(fec, m.modulation, m.rate), m.modulation, m.rate)
-            frames = [self.plframer(m.index, c.frame, c.pilots, s) for s in symbols]
-        dummies = count - len(frames)
-        frames += [self.plframer.dummy() for _ in range(dummies)]
+            # the DVB-S2 code's column vector is the codeword: its encoder kernel directly
+            cw = dvbs2_code(c.frame, m.rate).encoder(bch)
+        else:
+            cw = np.zeros((0, spec.n_ldpc), dtype=np.uint8)
+        dummies = count - cw.shape[0]
         self.frames_out += count
         self.dummy_frames += dummies
-        return frames
+        return spec, cw, dummies
 
     def modulate(self, symbols) -> np.ndarray:
         """RRC pulse shaping, streaming: ``sps`` complex64 samples per symbol (state kept between calls)."""
@@ -207,10 +268,19 @@ class Transmitter:
         Returns complex64 samples: ``sps`` per symbol, the first symbol's pulse centred at
         sample ``span * sps // 2``.
         """
+        _resolve_modcod(mc, self.config.frame)  # check before queuing anything
         self.push(data)
         self.flush()
         symbols = self.frames([mc] * self.frames_needed(mc))
         return np.concatenate([self.modulate(symbols), self.modulate_flush()])
+
+
+#: Header metric (see :func:`_detect_header`) needed where a PLHEADER is expected.
+HEADER_THRESHOLD = 0.15
+#: Header metric needed when searching for a PLHEADER after a loss (many positions are tried).
+ACQUIRE_THRESHOLD = 0.2
+_SOF_THRESHOLD = 0.1  # search: SOF-only metric that makes a position worth a full header test
+_MAX_ESN0 = 1e7  # Es/N0 estimates are capped at 70 dB (a noiseless channel has N0 = 0)
 
 
 @dataclass
@@ -220,28 +290,38 @@ class FrameReport:
     Attributes
     ----------
     index : int
-        Frame number in the stream (0, 1, ...).
+        Frame number in the stream (0, 1, ...), lost frames included.
     start : int
         Symbol index of the PLHEADER in the receiver's input stream.
     modcod : int
-        PLS MODCOD, 1..28, or 0 for a dummy PLFRAME.
+        PLS MODCOD, 1..28, 0 for a dummy PLFRAME, -1 for a frame whose PLHEADER could not be
+        used (``name`` "lost").
     name : str
-        "QPSK 1/2" etc., "dummy".
+        "QPSK 1/2" etc., "dummy" or "lost".
     frame : str
     pilots : bool
     plheader_metric : float
-        PLS correlation / 64 (1.0 for a noiseless header).
+        |correlation with the best PLHEADER|^2 / (90 x header energy), 0..1: 1.0 for a noiseless
+        header, about (Es/N0) / (1 + Es/N0) in noise, ~0.05 for a header made of noise.
     esn0_db : float
-        Es/N0 estimate from the PLHEADER and pilots (data-aided), dB.
+        Es/N0 estimate, dB, at most 70: for a data frame decoded without any correction, fitted
+        over the whole PLFRAME re-modulated from the decoded codeword; otherwise data-aided from
+        the PLHEADER and pilots (and a dummy frame's body). The demapper always uses the
+        latter. NaN for a lost frame.
+    symbols : int
+        PLFRAME length in symbols (0 for a lost frame: unknown).
     ldpc_iterations : int
         Layered iterations used (0 for dummy frames).
     ldpc_converged : bool
     bch_corrected : int
         Bit errors corrected by BCH; -1 where BCH decoding failed.
     crc_ok : bool
-        BBHEADER CRC-8 check.
+        BBHEADER CRC-8 check (False for dummy and lost frames: they have no BBHEADER).
     ok : bool
-        The frame's data was delivered (LDPC converged or BCH corrected, and header CRC good).
+        Nothing was lost: the frame's data was delivered (BCH decoded, header CRC good, and
+        accepted by the deframer), or it is a dummy frame.
+    detail : str
+        Why a frame was not ok ("" otherwise).
     """
 
     index: int
@@ -252,32 +332,90 @@ class FrameReport:
     pilots: bool
     plheader_metric: float
     esn0_db: float
+    symbols: int = 0
     ldpc_iterations: int = 0
     ldpc_converged: bool = False
     bch_corrected: int = 0
     crc_ok: bool = False
     ok: bool = False
+    detail: str = ""
 
 
 @dataclass
 class _Pending:
     report: FrameReport
-    payload: np.ndarray
-    noise_var: float
+    payload: np.ndarray | None  # descrambled XFECFRAME symbols divided by the gain
+    noise_var: float  # relative to the gain, for the demapper
+    symbols: np.ndarray | None = None  # the received PLFRAME
 
 
 @dataclass
 class ReceiverStats:
-    """Running totals of a :class:`Receiver`."""
+    """Running totals of a :class:`Receiver`.
+
+    ``frames`` counts every report (data, dummy and lost frames); ``frames_ok`` and
+    ``frames_failed`` the data frames; ``headers_lost`` the frames whose PLHEADER could not be
+    used; ``symbols_dropped`` the symbols skipped while searching for the next PLHEADER (and, at
+    :meth:`Receiver.flush`, those of an incomplete last frame).
+    """
 
     frames: int = 0
     dummy_frames: int = 0
     frames_ok: int = 0
     frames_failed: int = 0
+    headers_lost: int = 0
     bytes_out: int = 0
     symbols_in: int = 0
     symbols_dropped: int = 0
     by_modcod: dict = field(default_factory=dict)
+
+
+@cache
+def _header_refs() -> tuple[np.ndarray, np.ndarray]:
+    """Every PLHEADER (SOF + PLS code word w, w = MODCOD << 2 | TYPE), (128, 90), and their conjugates."""
+    refs = np.stack([plheader(w >> 2, FRAMES[(w >> 1) & 1], bool(w & 1)) for w in range(128)]).astype(
+        np.complex128
+    )
+    conj = np.conj(refs)
+    refs.setflags(write=False)
+    conj.setflags(write=False)
+    return refs, conj
+
+
+def _detect_header(y: np.ndarray) -> tuple[int, float]:
+    """Non-coherent ML (GLRT) detection of the PLHEADER in 90 symbols with an unknown complex gain.
+
+    Returns (w, metric): the best 7-bit PLS word and |r_w^H y|^2 / (|r_w|^2 |y|^2) in 0..1. The
+    SOF is part of every candidate, so the sign of the PLS code (normal vs short frames) is
+    resolved whatever the carrier phase. Elementwise products and numpy sums (pairwise, no BLAS)
+    make the result independent of memory alignment, hence of the input chunking.
+    """
+    yy = y.astype(np.complex128)
+    corr = np.sum(_header_refs()[1] * yy[None, :], axis=1)
+    power = corr.real**2 + corr.imag**2
+    w = int(np.argmax(power))
+    energy = float(np.sum(yy.real**2 + yy.imag**2))
+    metric = float(power[w] / (PLHEADER_LENGTH * energy)) if energy > 0 else 0.0
+    return w, metric
+
+
+def _word_problem(w: int) -> str | None:
+    """Why PLS word w cannot start a PLFRAME, or None."""
+    mc, frame, pilots = w >> 2, FRAMES[(w >> 1) & 1], bool(w & 1)
+    if mc == 0:
+        return None
+    if mc > 28:
+        return f"PLS code with reserved MODCOD {mc}"
+    try:
+        frame_spec(mc, frame, pilots)
+    except ValueError as e:
+        return f"PLS code of an impossible frame: {e}"
+    return None
+
+
+@cache
+def _word_valid() -> np.ndarray:
+    return np.array([_word_problem(w) is None for w in range(128)])
 
 
 class Receiver:
@@ -286,26 +424,42 @@ class Receiver:
     Parameters
     ----------
     config : LinkConfig
-        Must match the transmitter's (frame size, pilots, gold code, stream mode, roll-off).
+        Must match the transmitter's gold code, stream mode and roll-off; frame size and pilots
+        are read from each PLHEADER.
     workers : int
-        LDPC decoder threads.
+        LDPC decoder threads, >= 1.
 
     Notes
     -----
-    :meth:`push` takes symbols in chunks of any size; frames complete across chunks. A frame
-    whose data cannot be recovered is reported (``ok`` False) and the stream deframer
-    accounts for the lost bytes (:attr:`deframer` events), never passing bad data on.
+    :meth:`push` takes symbols in chunks of any size; frames complete across chunks, and the
+    bytes and reports do not depend on the chunking. The input is symbol-aligned and starts at a
+    PLHEADER, up to a constant complex gain (any phase): the PLHEADER is detected
+    non-coherently over its 128 possible words and the gain is then estimated from the header
+    and pilots.
+
+    Nothing is lost silently. A frame whose data cannot be recovered is reported (``ok``
+    False) and the stream deframer accounts for the lost bytes (:attr:`deframer` events). A
+    PLHEADER that is not recognized (metric below :data:`HEADER_THRESHOLD`) or that signals an
+    impossible frame (a reserved MODCOD, a short rate-9/10 frame) gives a "lost" report, is
+    recorded as a lost frame by the deframer, and the receiver searches the following symbols
+    for the next PLHEADER (SOF correlation, then the full header test against
+    :data:`ACQUIRE_THRESHOLD`), counting the skipped symbols in ``stats.symbols_dropped``.
     """
 
     def __init__(self, config: LinkConfig | None = None, workers: int = 1):
+        if config is not None and not isinstance(config, LinkConfig):
+            raise TypeError(f"config must be a LinkConfig; got {type(config).__name__}")
         self.config = config or LinkConfig()
+        self.workers = _check_int(workers, "workers", 1, 1024, "LDPC decoder threads")
         c = self.config
         self.deframer = BBDeframer(c.stream, scrambled=True)
         self.matched_filter = MatchedFilter(c.rolloff, c.sps, c.span)
-        self.workers = int(workers)
+        self._plframer = PlFramer(c.gold_code)  # re-modulates decoded frames for the Es/N0 estimate
         self.stats = ReceiverStats()
         self._buf = np.zeros(0, dtype=np.complex64)
         self._pos_abs = 0  # stream index of self._buf[0]
+        self._searching = False  # a PLHEADER was unusable: look for the next one
+        self._scanned_abs = 0  # search: stream positions below this were already tried
         self._mf_skip = c.span * c.sps  # matched-filter output samples before symbol 0's peak
         self._decoders: dict[tuple[str, str], LdpcDecoder] = {}
 
@@ -317,8 +471,19 @@ class Receiver:
         """Matched filter and pick one sample per symbol (timing known: as :meth:`Transmitter.transmit`).
 
         The first symbol's pulse must be centred at sample ``span * sps // 2`` of the stream.
+
+        Parameters
+        ----------
+        samples : array_like of complex, shape (N,)
+            Complex baseband at ``sps`` samples per symbol, continuing the stream.
+
+        Returns
+        -------
+        (bytes, list of FrameReport)
+            As :meth:`push`.
         """
-        y = self.matched_filter(np.asarray(samples, dtype=np.complex64))
+        x = _check_input(samples, "samples")
+        y = self.matched_filter(x)
         c = self.config
         start = self._mf_skip
         if start >= y.size:
@@ -341,47 +506,107 @@ class Receiver:
         -------
         (bytes, list of FrameReport)
             User bytes completed by these frames, in order, and one report per frame.
+
+        Raises
+        ------
+        ValueError, TypeError
+            ``symbols`` not 1-D, not numeric, or not finite (nothing is buffered then).
         """
-        x = np.asarray(symbols)
-        if x.ndim != 1:
-            raise ValueError(f"symbols must be 1-D; got shape {x.shape}")
-        if x.size and not np.all(np.isfinite(x)):
-            i = int(np.flatnonzero(~np.isfinite(x))[0])
-            raise ValueError(f"symbols must be finite; got {x[i]} at index {i}")
+        x = _check_input(symbols, "symbols")
         self.stats.symbols_in += x.size
-        self._buf = np.concatenate([self._buf, x.astype(np.complex64, copy=False)])
+        self._buf = np.concatenate([self._buf, x])
         pending = self._split_frames()
         return self._decode(pending)
+
+    # -- framing
+
+    def _lost_report(self, pos: int, metric: float, detail: str) -> _Pending:
+        rep = FrameReport(
+            index=self.stats.frames, start=self._pos_abs + pos, modcod=-1, name="lost",
+            frame=self.config.frame, pilots=self.config.pilots, plheader_metric=metric,
+            esn0_db=float("nan"), detail=detail,
+        )  # fmt: skip
+        self.stats.frames += 1
+        self.stats.headers_lost += 1
+        return _Pending(rep, None, 0.0)
+
+    def _search(self, pos: int) -> int | None:
+        """First position >= pos (buffer index) holding a credible PLHEADER of a possible frame, or None."""
+        buf = self._buf
+        start = max(pos, self._scanned_abs - self._pos_abs)
+        end = buf.size - PLHEADER_LENGTH + 1  # positions with a whole header in the buffer
+        if end <= start:
+            return None
+        refs, conj = _header_refs()
+        y = buf[start : end + PLHEADER_LENGTH - 1].astype(np.complex128)
+        sof = refs[0, :SOF_LENGTH]
+        c = np.correlate(y, sof, "valid")[: end - start]  # sum_i y[p + i] conj(sof[i])
+        p2 = y.real**2 + y.imag**2
+        e_sof = np.convolve(p2, np.ones(SOF_LENGTH), "valid")[: end - start]  # window energies
+        e_hdr = np.convolve(p2, np.ones(PLHEADER_LENGTH), "valid")[: end - start]
+        cand = np.flatnonzero(np.abs(c) ** 2 >= _SOF_THRESHOLD * SOF_LENGTH * np.maximum(e_sof, 1e-300))
+        valid = _word_valid()
+        for lo in range(0, cand.size, 256):
+            p = cand[lo : lo + 256]
+            power = np.abs(y[p[:, None] + np.arange(PLHEADER_LENGTH)] @ conj.T) ** 2  # (candidates, 128)
+            w = np.argmax(power, axis=1)
+            metric = power[np.arange(p.size), w] / (PLHEADER_LENGTH * np.maximum(e_hdr[p], 1e-300))
+            hit = np.flatnonzero((metric >= ACQUIRE_THRESHOLD) & valid[w])
+            if hit.size:
+                return start + int(p[hit[0]])
+        self._scanned_abs = self._pos_abs + end
+        return None
 
     def _split_frames(self) -> list[_Pending]:
         c = self.config
         out = []
         pos = 0
-        while self._buf.size - pos >= PLHEADER_LENGTH:
-            head = decode_plheader(self._buf[pos : pos + PLHEADER_LENGTH])
-            if head.modcod == 0:
-                length = PLHEADER_LENGTH + 36 * 90
+        while True:
+            if self._searching:
+                found = self._search(pos)
+                if found is None:  # keep the last 89 symbols: a header may start there
+                    keep = max(pos, self._buf.size - (PLHEADER_LENGTH - 1))
+                    self.stats.symbols_dropped += keep - pos
+                    pos = keep
+                    break
+                self.stats.symbols_dropped += found - pos
+                pos = found
+                self._searching = False
+            if self._buf.size - pos < PLHEADER_LENGTH:
+                break
+            hdr = self._buf[pos : pos + PLHEADER_LENGTH]
+            w, metric = _detect_header(hdr)
+            problem = None
+            if metric < HEADER_THRESHOLD:
+                problem = f"PLHEADER not recognized (metric {metric:.3f} < {HEADER_THRESHOLD})"
             else:
-                try:
-                    spec = frame_spec(head.modcod, head.frame, head.pilots)
-                except ValueError:  # a PLS code no frame can have (e.g. short 9/10): skip the header
-                    self.stats.symbols_dropped += PLHEADER_LENGTH
-                    pos += PLHEADER_LENGTH
-                    continue
-                length = spec.plframe_symbols
+                problem = _word_problem(w)
+            if problem is not None:
+                out.append(self._lost_report(pos, metric, problem))
+                self._searching = True
+                self._scanned_abs = self._pos_abs + pos + 1
+                self.stats.symbols_dropped += 1
+                pos += 1
+                continue
+            mc, frame, pilots = w >> 2, FRAMES[(w >> 1) & 1], bool(w & 1)
+            length = frame_spec(mc, frame, pilots).plframe_symbols if mc else DUMMY_PLFRAME_SYMBOLS
             if self._buf.size - pos < length:
                 break
-            d = deframe(self._buf[pos : pos + length], n=c.gold_code)
-            gain, noise_var = _estimate_gain_noise(self._buf[pos : pos + PLHEADER_LENGTH], head, d.pilots)
-            esn0 = 10 * np.log10(max(abs(gain) ** 2, 1e-30) / max(noise_var, 1e-30))
-            name = "dummy" if head.modcod == 0 else modcod(head.modcod).name
+            d = deframe(self._buf[pos : pos + length], mc, frame, pilots, n=c.gold_code)
+            known = d.pilots.ravel() if mc else d.payload  # a dummy body is all pilot symbols
+            gain, noise_var = _estimate_gain_noise(hdr, plheader(mc, frame, pilots), known)
+            g2 = abs(gain) ** 2
+            noise_rel = max(noise_var / g2, 1.0 / _MAX_ESN0) if g2 > 0 else 1.0
             rep = FrameReport(
-                index=self.stats.frames, start=self._pos_abs + pos, modcod=head.modcod, name=name,
-                frame=head.frame, pilots=head.pilots, plheader_metric=float(head.metric), esn0_db=float(esn0),
+                index=self.stats.frames, start=self._pos_abs + pos, modcod=mc,
+                name=modcod(mc).name if mc else "dummy", frame=frame, pilots=pilots,
+                plheader_metric=metric, esn0_db=float(-10 * np.log10(noise_rel)), symbols=length,
             )  # fmt: skip
             self.stats.frames += 1
-            payload = d.payload / gain if gain != 0 else d.payload
-            out.append(_Pending(rep, payload.astype(np.complex64), noise_var / max(abs(gain) ** 2, 1e-30)))
+            payload = None
+            if mc:
+                payload = (d.payload / np.complex64(gain)).astype(np.complex64) if g2 > 0 else d.payload
+            out.append(_Pending(rep, payload, noise_rel, self._buf[pos : pos + length]))
             pos += length
         self._buf = self._buf[pos:].copy()
         self._pos_abs += pos
@@ -396,34 +621,44 @@ class Receiver:
         return self._decoders[key]
 
     def _decode(self, pending: list[_Pending]) -> tuple[bytes, list[FrameReport]]:
-        data_frames = [p for p in pending if p.report.modcod != 0]
-        for p in pending:
-            if p.report.modcod == 0:
-                self.stats.dummy_frames += 1
-        bbframes: dict[int, np.ndarray] = {}
-        groups: dict[tuple[int, str], list[int]] = {}
-        for i, p in enumerate(data_frames):
-            groups.setdefault((p.report.modcod, p.report.frame), []).append(i)
-        for (mc, frame), idx in groups.items():
+        # decode data frames of one code together, then hand everything to the deframer in order
+        bbframes: dict[int, tuple[np.ndarray, bool]] = {}
+        groups: dict[tuple[int, str, bool], list[int]] = {}
+        for i, p in enumerate(pending):
+            if p.report.modcod > 0:
+                groups.setdefault((p.report.modcod, p.report.frame, p.report.pilots), []).append(i)
+        for (mc, frame, _), idx in groups.items():
             m = modcod(mc)
-            payload = np.stack([data_frames[i].payload for i in idx])
-            nv = np.array([data_frames[i].noise_var for i in idx], dtype=np.float32)
+            payload = np.stack([pending[i].payload for i in idx])
+            nv = np.array([pending[i].noise_var for i in idx], dtype=np.float32)
             llr = deinterleave(demap_maxlog(payload, nv, m.modulation, m.rate), m.modulation, m.rate)
             res = self._decoder(frame, m.rate).decode(llr)
             bch = dvbs2_bch(frame, m.rate).decode(res.info)
+            self._refine_esn0([pending[i] for i in idx], res, bch)
             for j, i in enumerate(idx):
-                rep = data_frames[i].report
+                rep = pending[i].report
                 rep.ldpc_iterations = int(res.iterations[j])
                 rep.ldpc_converged = bool(res.converged[j])
                 rep.bch_corrected = int(bch.corrected[j])
-                header_bits = bb_descramble(bch.message[j])[:80]
-                _, rep.crc_ok = BBHeader.unpack(header_bits)
-                rep.ok = bool(bch.ok[j] and rep.crc_ok)
-                bbframes[i] = bch.message[j]
+                _, rep.crc_ok = BBHeader.unpack(bb_descramble(bch.message[j, :80]))
+                bbframes[i] = (bch.message[j], bool(bch.ok[j]))
         out = []
-        for i, p in enumerate(data_frames):
+        for i, p in enumerate(pending):
             rep = p.report
-            out.append(self.deframer.push(bbframes[i], ok=rep.ok))
+            if rep.modcod < 0:
+                out.append(self.deframer.lost(rep.detail))
+                continue
+            if rep.modcod == 0:
+                rep.ok = True
+                self.stats.dummy_frames += 1
+                continue
+            bits, bch_ok = bbframes[i]
+            lost_before = self.deframer.frames_lost
+            out.append(self.deframer.push(bits, ok=bch_ok))
+            rep.ok = self.deframer.frames_lost == lost_before
+            if not rep.ok:
+                ev = self.deframer.events[-1] if self.deframer.events else None
+                rep.detail = f"{ev.kind}: {ev.detail}" if ev else "frame lost"
             self.stats.frames_ok += rep.ok
             self.stats.frames_failed += not rep.ok
             self.stats.by_modcod[rep.name] = self.stats.by_modcod.get(rep.name, 0) + 1
@@ -431,27 +666,86 @@ class Receiver:
         self.stats.bytes_out += len(data)
         return data, [p.report for p in pending]
 
+    def _refine_esn0(self, frames: list[_Pending], res, bch) -> None:
+        """Decision-aided Es/N0 over the whole PLFRAME for frames decoded without any correction.
+
+        ``frames`` share MODCOD, frame size and pilots; ``res`` and ``bch`` are their decoder
+        results.
+
+        The decoded codeword is re-modulated (interleaving, mapping, pilots, scrambling) and the
+        gain and noise are fitted over every symbol of the received frame, instead of the
+        PLHEADER and pilots alone (~30 times more symbols for a normal frame).
+        """
+        sel = [j for j in range(len(frames)) if res.converged[j] and bch.corrected[j] == 0]
+        if not sel:
+            return
+        rep = frames[0].report
+        ref = self._plframer.frame_codewords(rep.modcod, rep.frame, rep.pilots, res.bits[sel])
+        for j, r in zip(sel, ref, strict=True):
+            gain, noise = _fit_gain_noise(frames[j].symbols, r)
+            g2 = abs(gain) ** 2
+            if g2 > 0:
+                frames[j].report.esn0_db = float(-10 * np.log10(max(noise / g2, 1.0 / _MAX_ESN0)))
+
     def flush(self) -> bytes:
-        """End of stream: the deframer's last word (TS: an unchecked last packet is reported)."""
+        """End of stream: the deframer's last word (TS: an unchecked last packet is reported).
+
+        Symbols still buffered are dropped (``stats.symbols_dropped``); if they hold the start of
+        a frame (a whole PLHEADER and not searching), the deframer records that frame as lost.
+        """
+        if self._buf.size >= PLHEADER_LENGTH and not self._searching:
+            self.deframer.lost("stream ended inside a PLFRAME")
+        self.stats.symbols_dropped += self._buf.size
+        self._pos_abs += self._buf.size
+        self._buf = np.zeros(0, dtype=np.complex64)
         data = self.deframer.flush()
         self.stats.bytes_out += len(data)
         return data
 
 
-def _estimate_gain_noise(header_rx: np.ndarray, head, pilots_rx: np.ndarray) -> tuple[complex, float]:
-    """Data-aided complex gain and noise variance from the PLHEADER and the (descrambled) pilots.
+def _check_input(x, name: str) -> np.ndarray:
+    """``x`` as a 1-D complex64 array; a clear error naming ``name`` otherwise."""
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got shape {a.shape}")
+    if not (np.issubdtype(a.dtype, np.number) and not np.issubdtype(a.dtype, np.timedelta64)):
+        raise TypeError(f"{name} must be complex (or real) numbers; got dtype {a.dtype}")
+    a = a.astype(np.complex64, copy=False)
+    if a.size and not np.all(np.isfinite(a)):
+        i = int(np.flatnonzero(~np.isfinite(a))[0])
+        raise ValueError(f"{name} must be finite; got {a[i]} at index {i}")
+    return a
 
-    The known symbols are the decoded PLHEADER (pi/2-BPSK) and pilot blocks of (1+j)/sqrt(2).
-    Returns (gain h, noise variance E|y - h s|^2), per complex symbol.
+
+def _estimate_gain_noise(
+    header_rx: np.ndarray, header_ref: np.ndarray, known_rx: np.ndarray
+) -> tuple[complex, float]:
+    """Data-aided complex gain and noise variance from the PLHEADER and known body symbols.
+
+    Parameters
+    ----------
+    header_rx, header_ref : ndarray of complex, shape (90,)
+        Received and transmitted PLHEADER.
+    known_rx : ndarray of complex
+        Descrambled pilot symbols (or a dummy frame's body), all sent as (1+j)/sqrt(2).
+
+    Returns
+    -------
+    (h, N0)
+        Gain h (least squares) and noise variance E|y - h s|^2 per complex symbol (unbiased:
+        one complex parameter fitted). Computed in float64 with numpy sums, independent of
+        memory alignment.
     """
-    ref = plheader(head.modcod, head.frame, head.pilots) if head.modcod else plheader(0, "normal", False)
-    y = header_rx
-    r = ref
-    if pilots_rx.size:
-        y = np.concatenate([y, pilots_rx.ravel()])
-        r = np.concatenate([r, np.full(pilots_rx.size, PILOT_SYMBOL)])
-    h = np.vdot(r, y) / np.vdot(r, r)
-    noise = float(np.mean(np.abs(y - h * r) ** 2))
-    # unbiased: one complex parameter fitted from len(y) observations
-    noise *= y.size / max(y.size - 1, 1)
+    y = np.concatenate([header_rx, known_rx])
+    r = np.concatenate([header_ref, np.full(known_rx.size, PILOT_SYMBOL)])
+    return _fit_gain_noise(y, r)
+
+
+def _fit_gain_noise(y: np.ndarray, r: np.ndarray) -> tuple[complex, float]:
+    """Least-squares gain h of y = h r + n and the unbiased noise variance E|n|^2 (float64, numpy sums)."""
+    y = y.astype(np.complex128)
+    r = r.astype(np.complex128)
+    h = np.sum(np.conj(r) * y) / np.sum(r.real**2 + r.imag**2)
+    e = y - h * r
+    noise = float(np.sum(e.real**2 + e.imag**2)) / max(y.size - 1, 1)
     return complex(h), noise

@@ -11,6 +11,13 @@ Conventions: ``frame`` is "normal" (64 800 bit FECFRAME) or "short" (16 200); ``
 the TYPE field is (frame == "short", pilots) MSB first (§5.5.2.3). "Body" everywhere means the
 symbols after the PLHEADER. The dummy PLFRAME is sent with TYPE = 00.
 
+:meth:`PlFramer.frame_codewords` is the transmitter's fast path: bit interleaving (§5.3.3),
+mapping (§5.4), pilot insertion and scrambling of a batch of LDPC codewords in one numba pass
+(labels from contiguous bit columns, then one lookup per symbol in a table of the points already
+rotated by each of the four scrambling values), symbol for symbol equal to
+:func:`~modem.dvbs2.mapping.interleave`, :func:`~modem.dvbs2.mapping.map_bits` and
+:class:`PlFramer` applied in turn.
+
 gr-dtv (``dvbs2_physical_cc``) agrees bit for bit on SOF, PLS code, π/2-BPSK, pilot positions and
 values and the scrambling sequence; it emits each symbol followed by a zero sample (2 samples per
 symbol for its interpolating filter) and, in the sources examined, never inserts dummy PLFRAMEs.
@@ -25,7 +32,7 @@ import numba as nb
 import numpy as np
 
 from modem.checks import check_choice
-from modem.dvbs2.mapping import BITS_PER_SYMBOL, modcod_parameters
+from modem.dvbs2.mapping import BITS_PER_SYMBOL, constellation, interleaver_columns, modcod_parameters
 
 #: FECFRAME sizes and their lengths in bits (Tables 5a/5b).
 FRAMES = ("normal", "short")
@@ -424,6 +431,105 @@ def dummy_plframe(n: int = 0) -> np.ndarray:
     return np.concatenate([plheader(0, "normal", False), scramble(body, n)])
 
 
+@lru_cache(maxsize=16)
+def _dummy_cached(n: int) -> np.ndarray:
+    out = dummy_plframe(n)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _scrambled_points(modulation: str, rate: str) -> tuple[np.ndarray, np.ndarray]:
+    """Constellation points and pilot symbol multiplied by exp(jπR/2), R = 0..3: (4 M,), (4,) complex64.
+
+    Computed with the same complex64 products as :func:`scramble`, so the fused framer below
+    gives the same symbols.
+    """
+    rot = np.array([1, 1j, -1, -1j], dtype=np.complex64)
+    pts, _ = constellation(modulation, rate)
+    table = (pts[None, :] * rot[:, None]).astype(np.complex64).reshape(-1)
+    pil = (np.full(4, PILOT_SYMBOL, dtype=np.complex64) * rot).astype(np.complex64)
+    table.setflags(write=False)
+    pil.setflags(write=False)
+    return table, pil
+
+
+@nb.njit(cache=True, nogil=True)
+def _frame_codewords(cw, first, stride, table, pil, rseq, header, pilots, out):  # pragma: no cover
+    """Interleave, map, insert pilots and PL-scramble LDPC codewords into PLFRAMEs.
+
+    cw (nf, n) uint8 codewords; bit t (MSB first) of the label of symbol s is
+    cw[f, first[t] + s] when stride is 1 (the bit interleaver, §5.3.3), else (QPSK, stride 2)
+    cw[f, 2 s + t]; table (4 M,) and pil (4,)
+    hold the points and the pilot symbol rotated by exp(jπR/2), R = 0..3, as uint64 (the bits of
+    a complex64); rseq is R_n(i); header the 90 PLHEADER symbols (uint64); out (nf, L) uint64.
+    """
+    nf, n = cw.shape
+    bps = first.size
+    ns = n // bps
+    m = table.size // 4
+    period = PILOT_PERIOD * SLOT
+    lab = np.empty(ns, np.uint8)
+    for f in range(nf):
+        # labels, MSB first: vectorizable passes over contiguous bits
+        bits = cw[f]
+        if stride == 1:  # interleaved: bit t of every label is one contiguous column
+            lab[:] = 0
+            for t in range(bps):
+                col = bits[first[t] : first[t] + ns]
+                for s in range(ns):
+                    lab[s] = (lab[s] << 1) | (col[s] & 1)
+        else:  # QPSK, not interleaved: bits 2 s and 2 s + 1
+            for s in range(ns):
+                lab[s] = ((bits[2 * s] & 1) << 1) | (bits[2 * s + 1] & 1)
+        o = out[f]
+        o[:PLHEADER_LENGTH] = header
+        body = o[PLHEADER_LENGTH:]
+        i = 0
+        for s0 in range(0, ns, period):
+            if pilots and s0 > 0:
+                for _ in range(PILOT_BLOCK):
+                    body[i] = pil[rseq[i]]
+                    i += 1
+            cnt = min(period, ns - s0)
+            dst = body[i : i + cnt]
+            r = rseq[i : i + cnt]
+            lb = lab[s0 : s0 + cnt]
+            for s in range(cnt):
+                dst[s] = table[np.int64(r[s]) * m + lb[s]]
+            i += cnt
+
+
+_FRAMING_PLANS: dict = {}  # (modcod, frame, pilots) -> _framing_plan(...), valid keys only
+
+
+def _framing_plan(modcod: int, frame: str, pilots: bool) -> tuple:
+    """Everything :meth:`PlFramer.frame_codewords` needs for one MODCOD / frame / pilots, cached.
+
+    Returns (n_ldpc, PLFRAME length, first, stride, points table, pilot symbols, PLHEADER), the
+    last three as uint64 views of complex64 values.
+    """
+    key = (modcod, frame, pilots)
+    if key not in _FRAMING_PLANS:
+        modulation, rate, _, _ = modcod_parameters(modcod)
+        n = N_LDPC[frame]
+        bps = BITS_PER_SYMBOL[modulation]
+        cols = interleaver_columns(modulation, rate)
+        if cols:  # column-wise write, row-wise read: bit t of symbol s is bit cols[t] * rows + s
+            first = np.asarray(cols, dtype=np.int64) * (n // bps)
+            stride = 1
+        else:  # QPSK: not interleaved
+            first = np.arange(bps, dtype=np.int64)
+            stride = bps
+        table, pil = _scrambled_points(modulation, rate)
+        header = _plheader_cached(_pls_index(modcod, frame, pilots))
+        _FRAMING_PLANS[key] = (
+            n, plframe_length(modcod, frame, pilots), first, stride,
+            table.view(np.uint64), pil.view(np.uint64), header.view(np.uint64),
+        )  # fmt: skip
+    return _FRAMING_PLANS[key]
+
+
 class Deframed(NamedTuple):
     """Result of :func:`deframe`."""
 
@@ -444,6 +550,7 @@ class PlFramer:
 
     def __init__(self, n: int = 0):
         self.n = _check_gold(n)
+        self._rseq = _gold_r(self.n)
 
     def __call__(self, modcod: int, frame: str, pilots: bool, payload) -> np.ndarray:
         """PLHEADER + scrambled body for one XFECFRAME.
@@ -475,7 +582,47 @@ class PlFramer:
 
     def dummy(self) -> np.ndarray:
         """Dummy PLFRAME scrambled with this framer's code number (3330 symbols)."""
-        return dummy_plframe(self.n)
+        return _dummy_cached(self.n).copy()
+
+    def frame_codewords(self, modcod: int, frame: str, pilots: bool, codewords, out=None) -> np.ndarray:
+        """Bit-interleave, map and PL-frame LDPC codewords in one pass (§5.3.3, §5.4, §5.5).
+
+        Equal to ``self(modcod, frame, pilots, s)`` for each row ``s`` of
+        ``map_bits(interleave(codewords, mod, rate), mod, rate)``, without the intermediate arrays.
+
+        Parameters
+        ----------
+        modcod : int
+            MODCOD 1..28.
+        frame : {"normal", "short"}
+        pilots : bool
+        codewords : array_like of uint8 0/1, shape (nf, n_ldpc)
+            FECFRAMEs (BCH and LDPC encoded), in code bit order; only the lowest bit of each
+            value is used.
+        out : ndarray of complex64, shape (nf, L), optional
+            Where to write the PLFRAMEs (C-contiguous), e.g. a view of a larger buffer.
+
+        Returns
+        -------
+        ndarray of complex64, shape (nf, :func:`plframe_length`)
+        """
+        plan = _FRAMING_PLANS.get((modcod, frame, pilots)) if type(modcod) is int else None
+        if plan is None:
+            modcod = _check_modcod(modcod, lo=1)
+            if modcod > 28:
+                raise ValueError(f"modcod must be an integer 1..28; got {modcod}")
+            plan = _framing_plan(modcod, _check_frame(frame), bool(pilots))
+        n, length, first, stride, table, pil, header = plan
+        cw = np.asarray(codewords)
+        if cw.ndim != 2 or cw.shape[1] != n or cw.dtype != np.uint8:
+            raise ValueError(f"codewords must be uint8 of shape (nf, {n}); got {cw.dtype} {cw.shape}")
+        cw = np.ascontiguousarray(cw)
+        if out is None:
+            out = np.empty((cw.shape[0], length), dtype=np.complex64)
+        elif out.shape != (cw.shape[0], length) or out.dtype != np.complex64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous complex64 of shape {(cw.shape[0], length)}")
+        _frame_codewords(cw, first, stride, table, pil, self._rseq, header, bool(pilots), out.view(np.uint64))
+        return out
 
     def deframe(
         self, symbols, modcod: int | None = None, frame: str | None = None, pilots: bool | None = None

@@ -8,8 +8,12 @@ symbol m of the input appears at sample (m + span) * sps of shaper + matched fil
 
 Both objects stream: state is carried across calls, so the concatenated outputs of any chunking,
 followed by :meth:`flush`, equal the one-shot full convolution (``scipy.signal.upfirdn(taps, x,
-up)``), bit for bit across chunkings. The filtering is a polyphase FIR in numba (float32 taps,
-span+1 taps per phase for the shaper), a few times faster than ``upfirdn``.
+up)``) to float32 rounding, and are bit for bit the same for every chunking. The filtering is a
+polyphase FIR in numba on interleaved float32 (re, im) data: for each branch (span+1 taps for the
+shaper) blocks of 256 outputs are accumulated tap by tap, four taps per pass, in loops over the
+contiguous floats that LLVM vectorizes (SIMD), then the branches are interleaved into the output;
+no per-call concatenation or copy of the input. About 2 ns per output sample at 2 samples per
+symbol and span 16 on one core (30 to 40 times ``upfirdn``; ``benchmarks/tx_throughput.py``).
 """
 
 from __future__ import annotations
@@ -67,18 +71,96 @@ def rrc_taps(rolloff: float, sps: int, span: int) -> np.ndarray:
     return h / np.sqrt(np.sum(h * h))
 
 
-@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _polyphase(hr, bre, bim, n, out):  # pragma: no cover - compiled
-    # out[m*up + p] = sum_k hr[p, k] * buf[m + k], buf = (K - 1 past inputs, new inputs)
-    up, k_len = hr.shape
-    for m in range(n):
+_BLOCK = 256  # output samples per phase computed per block of the polyphase kernel (2 KiB of float32)
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"contract"})
+def _fir_block(hr, lo, hi, src, s0, nb_, acc, out, m0):  # pragma: no cover - compiled
+    # acc[p, 2t + c] = sum_k hr[p, k] * src[2 (s0 + t + k) + c] for t < nb_ and c = re/im, then
+    # out[m0 + t, p] = acc[p, t] (complex). The inner loops run over the contiguous (re, im) floats
+    # of nb_ outputs, so LLVM vectorizes them; four taps per pass keep the accumulator traffic
+    # low. Every output is the same ordered chain of fused multiply-adds (k ascending) whatever
+    # the chunking or its position in a block, so streaming is bit-exact.
+    up = hr.shape[0]
+    n2 = 2 * nb_
+    for p in range(up):
+        a = acc[p]
+        for t in range(n2):
+            a[t] = np.float32(0.0)
+        k = lo[p]
+        while k + 4 <= hi[p]:
+            h0 = hr[p, k]
+            h1 = hr[p, k + 1]
+            h2 = hr[p, k + 2]
+            h3 = hr[p, k + 3]
+            b = 2 * (s0 + k)
+            x0 = src[b : b + n2]  # views: the non-negative indices below let the loop vectorize
+            x1 = src[b + 2 : b + 2 + n2]
+            x2 = src[b + 4 : b + 4 + n2]
+            x3 = src[b + 6 : b + 6 + n2]
+            for t in range(n2):
+                v = a[t]
+                v += h0 * x0[t]
+                v += h1 * x1[t]
+                v += h2 * x2[t]
+                v += h3 * x3[t]
+                a[t] = v
+            k += 4
+        while k < hi[p]:
+            h = hr[p, k]
+            x0 = src[2 * (s0 + k) : 2 * (s0 + k) + n2]
+            for t in range(n2):
+                a[t] += h * x0[t]
+            k += 1
+    # interleave the phases: one complex64 = one uint64 move
+    accu = acc.view(np.uint64)
+    dst = out[m0 * up : (m0 + nb_) * up]
+    if up == 2:
+        a0 = accu[0]
+        a1 = accu[1]
+        for t in range(nb_):
+            dst[2 * t] = a0[t]
+            dst[2 * t + 1] = a1[t]
+    else:
         for p in range(up):
-            ar = np.float32(0.0)
-            ai = np.float32(0.0)
-            for k in range(k_len):
-                ar += hr[p, k] * bre[m + k]
-                ai += hr[p, k] * bim[m + k]
-            out[m * up + p] = complex(ar, ai)
+            ap = accu[p]
+            for t in range(nb_):
+                dst[up * t + p] = ap[t]
+
+
+@nb.njit(cache=True, nogil=True)
+def _polyphase(hr, lo, hi, hist, x, n, out):  # pragma: no cover - compiled
+    """Streaming polyphase FIR on interleaved float32 (re, im) data.
+
+    out[2 (m up + p) + c] = sum_k hr[p, k] buf[m + k] (component c), where buf = hist (K - 1 past
+    complex inputs) followed by the n new ones in x; hist is then updated in place to the last
+    K - 1 inputs of buf. ``hr`` holds the reversed polyphase branches (up, K); taps outside
+    [lo[p], hi[p]) are zero and skipped.
+    """
+    up, k_len = hr.shape
+    h1 = k_len - 1
+    acc = np.empty((up, 2 * _BLOCK), np.float32)
+    outu = out.view(np.uint64)
+    # outputs 0 .. h1 - 1 reach back into the history: computed from hist ++ x[:h1]
+    nh = min(n, h1)
+    if nh > 0:
+        head = np.zeros(4 * h1, np.float32)
+        head[: 2 * h1] = hist
+        m = min(2 * n, 2 * h1)
+        head[2 * h1 : 2 * h1 + m] = x[:m]
+        _fir_block(hr, lo, hi, head, 0, nh, acc, outu, 0)
+    # outputs h1 .. n - 1 read only new input: buf[m + k] = x[m - h1 + k]
+    for m0 in range(nh, n, _BLOCK):
+        nb_ = min(_BLOCK, n - m0)
+        _fir_block(hr, lo, hi, x, m0 - h1, nb_, acc, outu, m0)
+    # history: the last h1 complex inputs of hist ++ x
+    if n >= h1:
+        hist[:] = x[2 * (n - h1) : 2 * n]
+    else:
+        keep = 2 * (h1 - n)
+        for t in range(keep):
+            hist[t] = hist[t + 2 * n]
+        hist[keep:] = x[: 2 * n]
 
 
 class _Streaming:
@@ -91,6 +173,9 @@ class _Streaming:
         hp[: self.taps.size] = self.taps
         # branch p holds taps p, p + up, ...; reversed so that the kernel reads the buffer forwards
         self._hr = np.ascontiguousarray(hp.reshape(k_len, up).T[:, ::-1])
+        nz = self._hr != 0
+        self._lo = np.array([np.argmax(r) if r.any() else 0 for r in nz], dtype=np.int64)
+        self._hi = np.array([k_len - np.argmax(r[::-1]) if r.any() else 0 for r in nz], dtype=np.int64)
         self._hist_len = k_len - 1  # past inputs still reaching the next output
         self._tail = self.taps.size - up  # samples left after the last input (flush)
         self.delay = self.span * self.sps // 2  #: group delay in output samples
@@ -98,13 +183,12 @@ class _Streaming:
 
     def reset(self) -> None:
         """Clear the filter state (as at construction)."""
-        self._hist = np.zeros(self._hist_len, dtype=np.complex64)
+        self._hist = np.zeros(2 * self._hist_len, dtype=np.float32)  # (re, im) pairs
 
     def _filter(self, x: np.ndarray) -> np.ndarray:
-        buf = np.concatenate([self._hist, x])
+        x = np.ascontiguousarray(x, dtype=np.complex64)
         out = np.empty(x.size * self._up, dtype=np.complex64)
-        _polyphase(self._hr, np.ascontiguousarray(buf.real), np.ascontiguousarray(buf.imag), x.size, out)
-        self._hist = buf[buf.size - self._hist_len :].copy()
+        _polyphase(self._hr, self._lo, self._hi, self._hist, x.view(np.float32), x.size, out.view(np.float32))
         return out
 
     def _run(self, x) -> np.ndarray:

@@ -270,7 +270,8 @@ def _quantize_impl(x, scale, clip, like):
 
         def impl(x, scale, clip, like):
             q = min(max(x * scale, -clip), clip)
-            return np.int8(np.int32(np.floor(q + np.float32(0.5))))
+            # round half away from zero; a select and a truncation, which LLVM vectorizes
+            return np.int8(np.int32(q + (np.float32(0.5) if q >= 0 else np.float32(-0.5))))
 
         return impl
 
@@ -294,12 +295,13 @@ def _stage_frames(llr, run, fill, frames, count, scale, clip, stage):
     n_cols = stage.shape[1]
     for k in range(count):
         row = llr[frames[k]]
+        out = stage[k]
         for i in range(c_lo):
-            stage[k, i] = fill[i]
+            out[i] = fill[i]
         for i in range(c_lo, c_hi):
-            stage[k, i] = _quantize(row[i - shift], scale, clip, z)
+            out[i] = _quantize(row[i - shift], scale, clip, z)
         for i in range(c_hi, n_cols):
-            stage[k, i] = fill[i]
+            out[i] = fill[i]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -328,10 +330,13 @@ def _swap_lanes_simd(app, flags, stage, new_lanes, n_new, run, n, bits, done_fra
     For each APP row: its sign mask (bit l = lane l negative) into sm, then the new lanes'
     values from stage. Then the done frames' n transmitted bits are read out of the masks.
     """
+    width = app.shape[1]
+    flat = app.reshape(-1)  # unsigned flat indices: no negative-index wraparound code per byte
     for i in range(app.shape[0]):
         sm[i] = vsignmask(vload(app, i))
+        base = np.uint64(i * width)
         for k in range(n_new):
-            app[i, new_lanes[k]] = stage[k, i]
+            flat[base + np.uint64(new_lanes[k])] = stage[k, i]
     for k in range(n_new):
         flags[2, new_lanes[k]] = 0
     t_lo, t_hi, shift = run[0] - run[2], run[1] - run[2], run[2]
@@ -382,21 +387,19 @@ def _iterate_impl(kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags)
 @nb.njit(cache=True, nogil=True)
 def _decode_frames(
     llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-    max_iter, offset, limit, scale, clip, kernel, clear, app, msg, tmp, flags,
+    max_iter, offset, limit, scale, clip, kernel, clear, app, msg, tmp, flags, stage, signs,
 ):  # fmt: skip
     """Decode every frame of llr (batch, n) through the lanes of the workspace, with lane refill.
 
     ``kernel`` is :data:`SIMD` or :data:`PORTABLE` (a compile-time constant: each value gets its
-    own cached specialization); app, msg, tmp and flags are the workspace (see
-    ``ldpc_decoder._workspace``). Writes the hard decisions of the transmitted bits (batch, n),
-    iterations used and converged flag per frame.
+    own cached specialization); app, msg, tmp, flags, stage (lanes, n_cols) and signs (n_cols,)
+    are the workspace (see ``ldpc_decoder._Workspace``). Writes the hard decisions of the
+    transmitted bits (batch, n), iterations used and converged flag per frame.
     """
     literally(kernel)
     batch = llr.shape[0]
     lanes = app.shape[1]
     flags[:] = -1  # unsatisfied, flipped, keep messages
-    stage = np.empty((lanes, app.shape[0]), dtype=app.dtype)
-    signs = np.empty(app.shape[0], dtype=np.uint64)
     frame_of = np.full(lanes, -1, dtype=np.int64)  # frame held by each lane, -1 idle
     it_of = np.zeros(lanes, dtype=np.int64)
     done_frames = np.empty(lanes, dtype=np.int64)

@@ -29,8 +29,12 @@ which is what ``converged`` reports. The iteration that confirms this is counted
 
 from __future__ import annotations
 
+import csv
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 
@@ -43,6 +47,50 @@ from modem.fec.simd import WIDTH
 INT8_MAX = 127
 #: Frames side by side in the float32 path (64-byte rows).
 FLOAT_LANES = 16
+
+
+@dataclass(frozen=True)
+class DecoderSettings:
+    """Fixed-point settings of :class:`LdpcDecoder` for one code.
+
+    Attributes
+    ----------
+    scale : float
+        Quantization steps per LLR unit.
+    offset : float
+        Min-sum offset, LLR units.
+    limit : int
+        Largest message magnitude, quantization steps.
+    """
+
+    scale: float
+    offset: float
+    limit: int
+
+
+#: Settings for codes without a row in the tuning table.
+DEFAULT_SETTINGS = DecoderSettings(scale=2.0, offset=0.5, limit=31)
+
+
+@cache
+def tuned_settings() -> dict[str, DecoderSettings]:
+    """Per-code decoder settings from ``modem/fec/data/ldpc_tuning.csv``, by code name.
+
+    Returns
+    -------
+    dict of str to DecoderSettings
+        Empty when the table is missing. Lines starting with "#" are comments.
+    """
+    path = resources.files("modem.fec.data").joinpath("ldpc_tuning.csv")
+    if not path.is_file():
+        return {}
+    lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    out = {}
+    for row in csv.DictReader(lines):
+        out[row["code"]] = DecoderSettings(
+            scale=float(row["scale"]), offset=float(row["offset"]), limit=int(row["limit"])
+        )
+    return out
 
 
 @dataclass
@@ -88,24 +136,40 @@ class LdpcDecoder:
         int8 only: "simd" (explicit SIMD vectors, the fast path) or "portable" (plain numba
         loops; bit-exact with "simd", used as the baseline in benchmarks and tests). The
         float32 path always uses "portable".
-    offset : float
+    offset : float, optional
         Offset of offset min-sum, LLR units, [0, 10). The int8 path rounds it to quantization
-        steps, so with ``scale=2`` it is a multiple of 0.5.
-    scale : float
+        steps, so with ``scale=2`` it is a multiple of 0.5. None: int8, the code's tuned value
+        (see Notes) if it has one; else 0.5.
+    scale : float, optional
         int8 path: quantization steps per LLR unit, (0, 64]: input LLRs are multiplied by
-        ``scale``, rounded and saturated to +-(``limit`` - offset steps - 1).
-    limit : int
+        ``scale``, rounded and saturated to +-(``limit`` - offset steps - 1). None: the code's
+        tuned value, else 2.
+    limit : int, optional
         int8 path: largest magnitude of channel values and check messages, in quantization
         steps, 1 .. 127. APP values range over +-127: the headroom keeps a saturated APP value
         from wiping out the extrinsic information (APP - message) of its edges; channel values
         stay below ``limit`` - offset, so that even one check can outvote a confidently wrong
-        channel value.
+        channel value. None: the code's tuned value, else 31.
     workers : int
         Threads sharing a batch, 1 .. 64 (each with its own lanes).
 
     Notes
     -----
-    Defaults (offset 0.5, scale 2, limit 31) were chosen on DVB-S2 normal 1/2 near its
+    Per-code tuning: for the int8 path, ``offset``, ``scale`` and ``limit`` left at None are read,
+    each on its own, from ``modem/fec/data/ldpc_tuning.csv`` (:func:`tuned_settings`) when the code
+    is listed there (the 21 DVB-S2 codes), and are 0.5, 2 and 31 otherwise (the CCSDS codes, and
+    the float32 reference path, whose offset stays 0.5 unless given). Values passed explicitly
+    always win; the attributes hold the values in use. The table holds, per code, the setting of
+    a grid of 18 (scale 2, 3, 4; offset 0, 1, 2 steps; limit 31 or 47) whose Es/N0 at FER 1e-2,
+    measured on every MODCOD using the code, is nowhere worse than the best setting of that
+    MODCOD by more than necessary (``benchmarks/ldpc_tuning.py``). The best offset of min-sum
+    falls with the check degree: rates 1/4 and 1/3 (checks of degree 4-5) want 0.25-0.33 LLR,
+    and gain 0.8 dB (1/4) and 0.3-0.45 dB (1/3) over the untuned setting, which does not
+    converge at their thresholds; the others (degree 6-30) want 0.33-0.5 LLR at the finer
+    scale 3-4 and gain up to 0.1 dB. At scale 4, limit 47 (11.75 LLR) rather than 31: with 31
+    the low rates leave frames with stuck parity bits, unconverged even at high Es/N0.
+
+    Untuned defaults (offset 0.5, scale 2, limit 31) were chosen on DVB-S2 normal 1/2 near its
     threshold, where the int8 path is about 0.05 dB from the float32 path. ``limit`` 31 (15.5 LLR)
     leaves the APP range (+-127) two bits of headroom: with 63, saturated APP values minus stale
     messages made frames that had converged diverge again at high Es/N0 (9 dB on normal 1/2),
@@ -119,9 +183,9 @@ class LdpcDecoder:
         max_iter: int = 25,
         dtype: str = "int8",
         kernel: str = "simd",
-        offset: float = 0.5,
-        scale: float = 2.0,
-        limit: int = 31,
+        offset: float | None = None,
+        scale: float | None = None,
+        limit: int | None = None,
         workers: int = 1,
     ):
         if not isinstance(code, LdpcCode):
@@ -131,6 +195,12 @@ class LdpcDecoder:
             raise ValueError(f"max_iter must be in 1..1000; got {max_iter}")
         check_choice(dtype, "dtype", ("int8", "float32"))
         check_choice(kernel, "kernel", ("simd", "portable"))
+        tuned = DEFAULT_SETTINGS
+        if dtype == "int8":
+            tuned = tuned_settings().get(getattr(code, "name", None), DEFAULT_SETTINGS)
+        scale = tuned.scale if scale is None else scale
+        offset = tuned.offset if offset is None else offset
+        limit = tuned.limit if limit is None else limit
         if not 0 <= offset < 10:
             raise ValueError(f"offset must be in [0, 10) LLR units; got {offset}")
         if not 0 < scale <= 64:
@@ -151,6 +221,7 @@ class LdpcDecoder:
         self.limit = int(limit)
         self.workers = int(workers)
         self._run_cols, self._fill = _column_map(code, dtype)
+        self._workspaces: queue.SimpleQueue[_Workspace] = queue.SimpleQueue()  # one per thread in use
 
     def decode(self, llr) -> LdpcResult:
         """Decode a batch of frames.
@@ -200,12 +271,16 @@ class LdpcDecoder:
             kernel, clear = kernels.SIMD, False
         else:
             kernel, clear = kernels.PORTABLE, True
-        app, msg, tmp, flags = _workspace(code, lanes, np.dtype(self.dtype))
+        try:
+            ws = self._workspaces.get_nowait()
+        except queue.Empty:
+            ws = _Workspace(code, lanes, np.dtype(self.dtype))
         kernels._decode_frames(
             llr, self._run_cols, self._fill, code.tx_cols, code.row_ptr, code.col_idx, bits, iters, conv,
             self.max_iter, offset, limit, np.float32(self.scale), clip, kernel, clear,
-            app, msg, tmp, flags,
+            ws.app, ws.msg, ws.tmp, ws.flags, ws.stage, ws.signs,
         )  # fmt: skip
+        self._workspaces.put(ws)
         return bits, iters, conv
 
 
@@ -242,11 +317,20 @@ def _aligned_empty(shape: tuple[int, int], dtype: np.dtype, align: int = 4096) -
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
-def _workspace(code: LdpcCode, lanes: int, dtype: np.dtype):
-    """APP (n_cols, lanes), messages (edges, lanes), row scratch (max degree, lanes), flags (3, lanes)."""
-    dmax = int(np.diff(code.row_ptr).max())
-    app = _aligned_empty((code.n_cols, lanes), dtype)
-    msg = _aligned_empty((code.edges, lanes), dtype)
-    tmp = _aligned_empty((dmax, lanes), dtype)
-    flags = _aligned_empty((3, lanes), np.dtype(np.int8))
-    return app, msg, tmp, flags
+class _Workspace:
+    """Decoder state for one thread.
+
+    APP (n_cols, lanes), messages (edges, lanes), row scratch (max degree, lanes), flags
+    (3, lanes), staging rows (lanes, n_cols) and sign masks (n_cols,). Allocated once and
+    reused across calls: in a VM, first-touch page faults on ~25 MB of fresh arrays cost as
+    much as decoding a few dozen frames.
+    """
+
+    def __init__(self, code: LdpcCode, lanes: int, dtype: np.dtype):
+        dmax = int(np.diff(code.row_ptr).max())
+        self.app = _aligned_empty((code.n_cols, lanes), dtype)
+        self.msg = _aligned_empty((code.edges, lanes), dtype)
+        self.tmp = _aligned_empty((dmax, lanes), dtype)
+        self.flags = _aligned_empty((3, lanes), np.dtype(np.int8))
+        self.stage = _aligned_empty((lanes, code.n_cols), dtype)
+        self.signs = _aligned_empty((code.n_cols, 1), np.dtype(np.uint64)).reshape(-1)
