@@ -9,10 +9,10 @@ Usage: ``PYTHONPATH=. .venv/bin/python benchmarks/bch_throughput.py [--frames 64
 from __future__ import annotations
 
 import argparse
-import time
 from functools import partial
 
 import numpy as np
+from _timing import best_time  # benchmarks/ is on sys.path when run as a script
 
 from modem.fec.bch import dvbs2_bch
 
@@ -36,16 +36,6 @@ def reference_encode(msg: np.ndarray, generator: np.ndarray) -> np.ndarray:
 def reference_encode_batch(msgs: np.ndarray, generator: np.ndarray) -> list[np.ndarray]:
     """Encode each row of msgs with :func:`reference_encode`."""
     return [reference_encode(m, generator) for m in msgs]
-
-
-def best_time(fn, repeats: int) -> float:
-    """Shortest wall time in seconds of ``repeats`` calls of fn()."""
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

@@ -30,9 +30,9 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_
     os.environ.setdefault(_v, "1")  # one core
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _timing import best_time  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from scipy.signal import upfirdn  # noqa: E402
 
 from modem.dvbs2.bbframe import GsFramer  # noqa: E402
@@ -46,16 +46,6 @@ from modem.fec.dvbs2_ldpc import dvbs2_code  # noqa: E402
 
 TARGET_MSPS = 50.0  # 10 x 5 Msample/s
 CONFIG = dict(pilots=True, stream="gs", rolloff=0.35, sps=2, span=16)
-
-
-def best_time(fn, repeats: int) -> float:
-    """Shortest wall time in seconds of ``repeats`` calls of fn()."""
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def random_bytes(rng, n: int) -> bytes:
