@@ -13,7 +13,9 @@ marslink sweep --help          # the sweep's own options
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -114,7 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("args", nargs=argparse.REMAINDER, help="arguments for benchmarks/thresholds.py")
     sweep.set_defaults(func=cmd_sweep)
+
+    for module in command_modules():
+        module.register(sub)
     return parser
+
+
+def command_modules() -> list:
+    """The modules of ``flowgraphs.commands`` (sorted by name), each with a ``register(sub)``."""
+    from flowgraphs import commands
+
+    found = pkgutil.iter_modules(commands.__path__)
+    names = sorted(info.name for info in found if not info.name.startswith("_"))
+    return [importlib.import_module(f"flowgraphs.commands.{name}") for name in names]
 
 
 def main(argv: list[str] | None = None) -> int:
