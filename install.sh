@@ -11,7 +11,9 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-BASE_PACKAGES=(python3 python3-venv python3-pip git)
+# libiio0: the C library pyadi-iio drives a PlutoSDR through (small: ~3 MB with its deps);
+# without it `import adi` fails. The virtual Pluto's server needs no system library.
+BASE_PACKAGES=(python3 python3-venv python3-pip git libiio0)
 
 usage() {
     sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -58,8 +60,10 @@ install_system_base() {
 # install_system_all: system packages for --all (the full test suite).
 # gnuradio: GNU Radio 3.10 with gr-dtv, the independent DVB-S2 reference the
 # conformance tests drive through /usr/bin/python3 (tests/gr/).
+# libiio-utils: libiio's own clients (iio_info, iio_attr), which the virtual
+# Pluto's tests run against it.
 # ---------------------------------------------------------------------------
-SYSTEM_ALL_PACKAGES=(gnuradio)
+SYSTEM_ALL_PACKAGES=(gnuradio libiio-utils)
 
 install_system_all() {
     install_system_base
