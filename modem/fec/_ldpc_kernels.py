@@ -451,3 +451,29 @@ def _decode_frames(
         elif n_done:
             _unload_lanes(app, tx_cols, bits, done_frames, done_lanes, n_done)
             _load_lanes(app, msg, flags, stage, new_lanes, n_new, clear)
+
+# Entry points called from Python, one per kernel: the kernel code reaches _decode_frames as a
+# compile-time literal here, so a call from Python is an ordinary (cached) dispatch. Calling
+# _decode_frames itself from Python with a literal argument re-types it on every call (~0.1 s).
+@nb.njit(cache=True, nogil=True)
+def _decode_frames_simd(
+    llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
+    max_iter, offset, limit, scale, clip, clear, app, msg, tmp, flags, stage, signs,
+):  # fmt: skip
+    """:func:`_decode_frames` with the SIMD kernel."""
+    _decode_frames(
+        llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
+        max_iter, offset, limit, scale, clip, SIMD, clear, app, msg, tmp, flags, stage, signs,
+    )  # fmt: skip
+
+
+@nb.njit(cache=True, nogil=True)
+def _decode_frames_portable(
+    llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
+    max_iter, offset, limit, scale, clip, clear, app, msg, tmp, flags, stage, signs,
+):  # fmt: skip
+    """:func:`_decode_frames` with the portable kernel."""
+    _decode_frames(
+        llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
+        max_iter, offset, limit, scale, clip, PORTABLE, clear, app, msg, tmp, flags, stage, signs,
+    )  # fmt: skip

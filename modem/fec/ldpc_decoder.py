@@ -268,16 +268,16 @@ class LdpcDecoder:
             clip = np.float32(np.inf)
             lanes = FLOAT_LANES
         if self.kernel == "simd":
-            kernel, clear = kernels.SIMD, False
+            decode_frames, clear = kernels._decode_frames_simd, False
         else:
-            kernel, clear = kernels.PORTABLE, True
+            decode_frames, clear = kernels._decode_frames_portable, True
         try:
             ws = self._workspaces.get_nowait()
         except queue.Empty:
             ws = _Workspace(code, lanes, np.dtype(self.dtype))
-        kernels._decode_frames(
+        decode_frames(
             llr, self._run_cols, self._fill, code.tx_cols, code.row_ptr, code.col_idx, bits, iters, conv,
-            self.max_iter, offset, limit, np.float32(self.scale), clip, kernel, clear,
+            self.max_iter, offset, limit, np.float32(self.scale), clip, clear,
             ws.app, ws.msg, ws.tmp, ws.flags, ws.stage, ws.signs,
         )  # fmt: skip
         self._workspaces.put(ws)
