@@ -1,0 +1,776 @@
+"""Flowgraph files (TOML), their validation, and the runner that starts and supervises the stages.
+
+A flowgraph file names stages, their parameters and the links between their ports:
+
+.. code-block:: toml
+
+    [graph]
+    name = "awgn_loopback"
+    description = "PRBS bytes -> DVB-S2 TX -> AWGN -> RX -> sink"
+
+    [link]                      # shared by every stage
+    symbol_rate_hz = 2.5e6
+    samples_per_symbol = 2
+
+    [run]
+    until = ["tx"]              # the run ends when these stages report done
+
+    [stages.src]
+    type = "source"             # flowgraphs/stages/source.py
+    pattern = "prbs"
+
+    [stages.tx]
+    type = "tx"
+    modcod = "QPSK 1/2"
+
+    [[connect]]
+    from = "src.out"            # stage.port
+    to = "tx.data"
+
+Links are ``ipc://`` endpoints in a private run folder by default (``[run] transport = "tcp"``
+puts them on 127.0.0.1 ports; a link may also give its own ``endpoint``, e.g. to span machines).
+The sending side binds, as GNU Radio's zeromq sinks do, unless ``bind = "to"``. A link with only
+``from`` or only ``to`` leads outside the graph (to a GNU Radio flowgraph, say) and needs an
+``endpoint``; ``tagged = false`` drops the gr-zeromq tag header (``pass_tags=False``).
+
+:func:`load_graph` checks everything it can before anything starts: an error names the file,
+the stage and the key. :class:`Runner` runs a graph either with one process per stage
+(``mode="process"``, the default: stages started as ``python -m flowgraphs.stage``, restarted
+when they crash, stopped with ``ctl.stop`` on the bus, then SIGTERM, then SIGKILL) or with one
+thread per stage in this process (``mode="thread"``, for tests), through the same code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from flowgraphs import wire
+from flowgraphs.stage import (
+    TOPIC_CTL,
+    TOPIC_DONE,
+    TOPIC_LOG,
+    TOPIC_STATS,
+    TOPIC_SUMMARY,
+    ConfigError,
+    Endpoint,
+    Param,
+    StageSpec,
+)
+from flowgraphs.stages import stage_class, stage_types
+
+GRAPHS_DIR = Path(__file__).resolve().parent / "graphs"
+
+#: The ``[link]`` table: parameters every stage may read.
+LINK_PARAMS = {
+    "symbol_rate_hz": Param(2.5e6, float, "symbol rate", lo=1.0, hi=1e10, unit="Hz"),
+    "samples_per_symbol": Param(2, int, "samples per symbol of the IQ streams", lo=2, hi=64),
+    "frame": Param("normal", str, "DVB-S2 FECFRAME size", choices=("normal", "short")),
+    "pilots": Param(True, bool, "DVB-S2 pilot blocks"),
+    "stream": Param(
+        "gs",
+        str,
+        "DVB-S2 input stream: generic continuous (marslink user frames) or MPEG-TS",
+        choices=("gs", "ts"),
+    ),
+    "rolloff": Param(0.35, float, "RRC roll-off", choices=(0.35, 0.25, 0.2)),
+    "gold_code": Param(0, int, "PL scrambling code number", lo=0, hi=262141),
+    "time_scale": Param(1.0, float, "scenario seconds per stream second", lo=1e-6, hi=1e6),
+    "scenario": Param("", str, "scenario name or file ('' for none)"),
+    "scenario_link": Param("", str, "link of the scenario ('' for its first)"),
+    "start_s": Param(0.0, float, "scenario time at stream sample 0", lo=0.0, unit="s"),
+    "duration_s": Param(0.0, float, "scenario seconds to run (0: the whole scenario)", lo=0.0, unit="s"),
+    "seed": Param(2026, int, "base random seed of the run", lo=0),
+}
+
+#: The ``[run]`` table.
+RUN_PARAMS = {
+    "until": Param([], list, "stages whose 'done' ends the run (none: run until stopped)"),
+    "max_restarts": Param(3, int, "restarts allowed per stage", lo=0, hi=1000),
+    "transport": Param(
+        "ipc",
+        str,
+        "links between stages (inproc: thread mode, no restarts)",
+        choices=("ipc", "tcp", "inproc"),
+    ),
+    "stop_timeout_s": Param(10.0, float, "wait for a stage to stop before SIGTERM", lo=0.1, unit="s"),
+    "wall_limit_s": Param(0.0, float, "stop the run after this wall time (0: none)", lo=0.0, unit="s"),
+}
+
+_TOP_KEYS = ("graph", "link", "run", "stages", "connect")
+_CONNECT_KEYS = ("from", "to", "endpoint", "bind", "tagged", "hwm")
+
+
+@dataclass
+class Link:
+    """One stream link. ``src``/``dst`` are (stage, port) or None for the outside world."""
+
+    src: tuple[str, str] | None
+    dst: tuple[str, str] | None
+    endpoint: str = ""
+    bind: str = "from"
+    tagged: bool = True
+    hwm: int = 16
+
+
+@dataclass
+class Graph:
+    """A checked flowgraph.
+
+    Attributes
+    ----------
+    source : str
+        File it came from (or "<text>").
+    name, description : str
+    link, run : dict
+        Checked ``[link]`` and ``[run]`` tables, defaults filled in.
+    stages : dict of str -> (type, params)
+        Params checked, defaults filled in.
+    links : list of Link
+    """
+
+    source: str
+    name: str
+    description: str
+    link: dict
+    run: dict
+    stages: dict
+    links: list = field(default_factory=list)
+
+    def stage_type(self, name: str) -> str:
+        """Type of stage ``name``."""
+        return self.stages[name][0]
+
+
+def graph_path(name_or_path: str) -> Path:
+    """Path of a flowgraph: a file, or the name of a shipped graph in ``flowgraphs/graphs/``."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    shipped = GRAPHS_DIR / f"{name_or_path}.toml"
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(f.stem for f in GRAPHS_DIR.glob("*.toml")))
+    raise ConfigError(f"{name_or_path}: no such flowgraph file, nor a shipped flowgraph ({names})")
+
+
+def load_graph(source, overrides: list[str] | None = None) -> Graph:
+    """Read and check a flowgraph.
+
+    Parameters
+    ----------
+    source : str, Path or dict
+        A TOML file, a shipped graph's name, or an already parsed table (tests).
+    overrides : list of str, optional
+        ``"stage.key=value"``, ``"link.key=value"`` or ``"run.key=value"``; the value is parsed as a
+        TOML value (a bare word is taken as a string).
+
+    Raises
+    ------
+    ConfigError
+        Anything wrong, with the file, stage and key in the message.
+    """
+    if isinstance(source, dict):
+        where, table = "<table>", copy.deepcopy(source)
+    else:
+        path = graph_path(str(source))
+        where = str(path)
+        try:
+            table = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{where}: not valid TOML: {e}") from e
+    for item in overrides or []:
+        _apply_override(table, item, where)
+    return check_graph(table, where)
+
+
+def _apply_override(table: dict, item: str, where: str) -> None:
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(
+            f"{where}: override {item!r} must look like stage.key=value, link.key=value or run.key=value"
+        )
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    head, k = parts
+    if head in ("link", "run", "graph"):
+        table.setdefault(head, {})[k] = value
+    else:
+        stages = table.get("stages", {})
+        if head not in stages:
+            raise ConfigError(f"{where}: override {item!r}: no stage {head!r}; stages: {', '.join(stages)}")
+        stages[head][k] = value
+
+
+def _check_table(values: dict, params: dict, where: str) -> dict:
+    out = {}
+    for k, v in values.items():
+        if k not in params:
+            raise ConfigError(f"{where}: key {k!r}: unknown; known keys: {', '.join(params)}")
+        out[k] = params[k].check(v, f"{where}: key {k!r}")
+    for k, prm in params.items():
+        out.setdefault(k, copy.deepcopy(prm.default))
+    return out
+
+
+def check_graph(table: dict, where: str = "<table>") -> Graph:
+    """Check a parsed flowgraph table; see :func:`load_graph`."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: a flowgraph must be a TOML table")
+    for k in table:
+        if k not in _TOP_KEYS:
+            raise ConfigError(f"{where}: unknown top-level key {k!r}; known: {', '.join(_TOP_KEYS)}")
+    meta = table.get("graph", {})
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{where}: [graph] must be a table")
+    for k in meta:
+        if k not in ("name", "description"):
+            raise ConfigError(f"{where}: [graph]: key {k!r}: unknown; known keys: name, description")
+    name = meta.get("name", Path(where).stem if where != "<table>" else "graph")
+    link = _check_table(_as_table(table.get("link", {}), f"{where}: [link]"), LINK_PARAMS, f"{where}: [link]")
+    run = _check_table(_as_table(table.get("run", {}), f"{where}: [run]"), RUN_PARAMS, f"{where}: [run]")
+    raw_stages = _as_table(table.get("stages", {}), f"{where}: [stages]")
+    if not raw_stages:
+        raise ConfigError(f"{where}: [stages]: a flowgraph needs at least one stage")
+    stages = {}
+    for sname, body in raw_stages.items():
+        sw = f"{where}: stage {sname!r}"
+        if not sname.replace("_", "").isalnum() or not sname[0].isalpha():
+            raise ConfigError(f"{sw}: stage names must be letters, digits and '_', starting with a letter")
+        body = dict(_as_table(body, sw))
+        if "type" not in body:
+            raise ConfigError(f"{sw}: key 'type' is missing; stage types: {', '.join(stage_types())}")
+        stype = body.pop("type")
+        try:
+            cls = stage_class(stype)
+        except ValueError as e:
+            raise ConfigError(f"{sw}: key 'type': {e}") from None
+        params = _check_table(body, cls.PARAMS, sw)
+        stages[sname] = (stype, params)
+    for s in run["until"]:
+        if s not in stages:
+            raise ConfigError(f"{where}: [run]: key 'until': no stage {s!r}; stages: {', '.join(stages)}")
+    links = _check_links(table.get("connect", []), stages, where)
+    g = Graph(where, name, meta.get("description", ""), link, run, stages, links)
+    for sname, (stype, params) in stages.items():
+        check = getattr(stage_class(stype), "check_params", None)
+        if check is not None:
+            try:
+                check(params, link)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: stage {sname!r}: {e}") from None
+    return g
+
+
+def _as_table(x, where: str) -> dict:
+    if not isinstance(x, dict):
+        raise ConfigError(f"{where}: must be a table")
+    return x
+
+
+def _port(ref, stages: dict, direction: str, where: str) -> tuple[str, str]:
+    if not isinstance(ref, str) or ref.count(".") != 1:
+        raise ConfigError(f"{where}: key {direction!r}: must be 'stage.port'; got {ref!r}")
+    sname, port = ref.split(".")
+    if sname not in stages:
+        raise ConfigError(f"{where}: key {direction!r}: no stage {sname!r}; stages: {', '.join(stages)}")
+    cls = stage_class(stages[sname][0])
+    ports = cls.OUTPUTS if direction == "from" else cls.INPUTS
+    if port not in ports:
+        what = "output" if direction == "from" else "input"
+        raise ConfigError(
+            f"{where}: key {direction!r}: stage {sname!r} ({stages[sname][0]}) has no {what} port {port!r}; "
+            f"its {what}s: {', '.join(ports) or 'none'}"
+        )
+    return sname, port
+
+
+def _check_links(raw, stages: dict, where: str) -> list[Link]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: [[connect]] must be an array of tables")
+    links = []
+    fed: dict[tuple[str, str], int] = {}
+    for i, c in enumerate(raw):
+        cw = f"{where}: connect #{i + 1}"
+        c = _as_table(c, cw)
+        for k in c:
+            if k not in _CONNECT_KEYS:
+                raise ConfigError(f"{cw}: key {k!r}: unknown; known keys: {', '.join(_CONNECT_KEYS)}")
+        if "from" not in c and "to" not in c:
+            raise ConfigError(f"{cw}: needs 'from', 'to' or both")
+        src = _port(c["from"], stages, "from", cw) if "from" in c else None
+        dst = _port(c["to"], stages, "to", cw) if "to" in c else None
+        endpoint = c.get("endpoint", "")
+        if not isinstance(endpoint, str) or (endpoint and "://" not in endpoint):
+            raise ConfigError(f"{cw}: key 'endpoint': must be a ZeroMQ endpoint like 'tcp://127.0.0.1:5555'")
+        if (src is None or dst is None) and not endpoint:
+            raise ConfigError(f"{cw}: key 'endpoint': a link to the outside of the graph needs an endpoint")
+        bind = c.get("bind", "from" if src is not None else "to")
+        if bind not in ("from", "to"):
+            raise ConfigError(f"{cw}: key 'bind': must be 'from' or 'to'; got {bind!r}")
+        tagged = c.get("tagged", True)
+        if not isinstance(tagged, bool):
+            raise ConfigError(f"{cw}: key 'tagged': must be true or false; got {tagged!r}")
+        hwm = Param(16, int, "", lo=1, hi=1 << 20).check(c.get("hwm", 16), f"{cw}: key 'hwm'")
+        if src and dst:
+            k_src = stage_class(stages[src[0]][0]).OUTPUTS[src[1]].kind
+            k_dst = stage_class(stages[dst[0]][0]).INPUTS[dst[1]].kind
+            if k_src != k_dst:
+                raise ConfigError(f"{cw}: {c['from']} gives {k_src} but {c['to']} takes {k_dst}")
+        if dst is not None:
+            fed[dst] = fed.get(dst, 0) + 1
+            if fed[dst] > 1:
+                raise ConfigError(f"{cw}: key 'to': input {c['to']} is already fed by another link")
+        links.append(Link(src, dst, endpoint, bind, tagged, hwm))
+    return links
+
+
+# ---------------------------------------------------------------------------------------------
+# endpoints and specs
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stage_specs(graph: Graph, transport: str, run_dir: str, out_dir: str, bus: tuple[str, str]) -> dict:
+    """One StageSpec per stage with concrete endpoints (for ``transport`` ipc, tcp or inproc)."""
+    peers = {n: {"type": t, "params": p} for n, (t, p) in graph.stages.items()}
+    specs = {
+        n: StageSpec(
+            name=n,
+            type=t,
+            params=p,
+            link=dict(graph.link),
+            bus_pub=bus[0],
+            bus_sub=bus[1],
+            peers=peers,
+            out_dir=out_dir,
+            outputs={port: [] for port in stage_class(t).OUTPUTS},
+        )
+        for n, (t, p) in graph.stages.items()
+    }
+    run_id = os.path.basename(run_dir)
+    for i, ln in enumerate(graph.links):
+        if ln.endpoint:
+            addr = ln.endpoint
+        elif transport == "ipc":
+            addr = f"ipc://{run_dir}/l{i}"
+        elif transport == "tcp":
+            addr = f"tcp://127.0.0.1:{_free_tcp_port()}"
+        else:
+            addr = f"inproc://{run_id}/l{i}"
+        if ln.src is not None:
+            specs[ln.src[0]].outputs[ln.src[1]].append(Endpoint(addr, ln.bind == "from", ln.tagged, ln.hwm))
+        if ln.dst is not None:
+            specs[ln.dst[0]].inputs[ln.dst[1]] = Endpoint(addr, ln.bind == "to", ln.tagged, ln.hwm)
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------
+# the runner
+
+
+@dataclass
+class StageRecord:
+    """What the runner knows of one stage during and after a run."""
+
+    name: str
+    type: str
+    epoch: int = 0
+    restarts: int = 0
+    exit_codes: list = field(default_factory=list)
+    done: bool = False
+    summary: dict | None = None
+    stats: dict | None = None
+    handle: object = None  # Popen or (thread, stage)
+    running: bool = False
+
+
+@dataclass
+class RunResult:
+    """Outcome of :meth:`Runner.run`.
+
+    Attributes
+    ----------
+    status : int
+        0: every stage stopped cleanly; 1: a stage failed for good or left no summary;
+        130: interrupted (SIGINT/SIGTERM) and stopped cleanly.
+    stages : dict of str -> StageRecord
+    wall_s : float
+    reason : str
+        Why the run ended ("done", "interrupted", "wall limit", "stage failed").
+    out_dir : str
+    """
+
+    status: int
+    stages: dict
+    wall_s: float
+    reason: str
+    out_dir: str
+
+    def summary(self, name: str) -> dict:
+        """Final summary of stage ``name`` ({} when it left none)."""
+        rec = self.stages.get(name)
+        return (rec.summary or {}).get("summary", {}) if rec else {}
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class Runner:
+    """Start, supervise and stop the stages of a graph.
+
+    Parameters
+    ----------
+    graph : Graph
+    mode : {"process", "thread"}
+        One process per stage, or one thread per stage in this process (tests).
+    out_dir : str or Path, optional
+        Output folder handed to the stages ("" for none).
+    on_progress : callable, optional
+        Called with every ``mon.progress`` body and with ``None`` periodically (for redraws).
+    on_log : callable, optional
+        Called with (stage, level, text) for every stage log line and runner event.
+    """
+
+    def __init__(self, graph: Graph, mode: str = "process", out_dir="", on_progress=None, on_log=None):
+        if mode not in ("process", "thread"):
+            raise ValueError(f"mode must be 'process' or 'thread'; got {mode!r}")
+        self.graph = graph
+        self.mode = mode
+        self.out_dir = str(out_dir)
+        self.on_progress = on_progress
+        self.on_log = on_log or (lambda stage, level, text: None)
+        transport = graph.run["transport"]
+        if mode == "process" and transport == "inproc":
+            raise ConfigError(
+                f"{graph.source}: [run]: key 'transport': 'inproc' needs the in-process (thread) mode"
+            )
+        # inproc links do not reconnect to a stage that restarts and binds again: ipc (the default)
+        # works in both modes
+        self.transport = transport
+        self.records = {n: StageRecord(n, t) for n, (t, _) in graph.stages.items()}
+        self._ctx = zmq.Context()
+        self._stop_requested = False
+        self.kill_hook = None  # tests: called with the runner on every supervision tick
+
+    # -- public
+
+    def stop(self) -> None:
+        """Ask a running :meth:`run` (in another thread) to stop the graph and return."""
+        self._stop_requested = True
+
+    def pid(self, stage: str) -> int | None:
+        """Process id of a running stage (process mode)."""
+        h = self.records[stage].handle
+        return h.pid if isinstance(h, subprocess.Popen) and h.poll() is None else None
+
+    def run(self) -> RunResult:
+        """Run the graph to its end; see :class:`RunResult`."""
+        t0 = time.monotonic()
+        run_dir = tempfile.mkdtemp(prefix="mlk-")
+        if self.out_dir:
+            os.makedirs(self.out_dir, exist_ok=True)
+        bus = self._start_bus(run_dir)
+        self._specs = stage_specs(self.graph, self.transport, run_dir, self.out_dir, bus)
+        self._run_dir = run_dir
+        old = self._install_signals()
+        reason = "done"
+        try:
+            for name in self.records:
+                self._start(name)
+            reason = self._supervise(t0)
+        except _Interrupted:
+            reason = "interrupted"
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        finally:
+            self._restore_signals(old)
+            try:
+                self._stop_all()
+            finally:
+                self._stop_bus()
+                shutil.rmtree(run_dir, ignore_errors=True)
+        wall = time.monotonic() - t0
+        failed = [r for r in self.records.values() if r.summary is None or r.summary.get("status", 0) != 0]
+        if reason == "interrupted":
+            status = 130
+        elif reason == "stopped":
+            status = 0
+        elif reason == "stage failed" or failed:
+            status = 1
+        else:
+            status = 0
+        return RunResult(status, self.records, wall, reason, self.out_dir)
+
+    # -- bus
+
+    def _start_bus(self, run_dir: str) -> tuple[str, str]:
+        ctx = self._ctx
+        if self.transport == "inproc":
+            pub_addr, sub_addr = (
+                f"inproc://{os.path.basename(run_dir)}/bus-in",
+                f"inproc://{os.path.basename(run_dir)}/bus-out",
+            )
+        elif self.transport == "ipc":
+            pub_addr, sub_addr = f"ipc://{run_dir}/bus-in", f"ipc://{run_dir}/bus-out"
+        else:
+            pub_addr, sub_addr = (f"tcp://127.0.0.1:{_free_tcp_port()}" for _ in range(2))
+        xsub = ctx.socket(zmq.XSUB)
+        xsub.rcvhwm = 0
+        xsub.bind(pub_addr)
+        xpub = ctx.socket(zmq.XPUB)
+        xpub.sndhwm = 0
+        xpub.bind(sub_addr)
+        ctl_addr = f"inproc://bus-ctl-{id(self)}"
+        ctl = ctx.socket(zmq.PAIR)
+        ctl.bind(ctl_addr)
+        self._bus_ctl = ctl
+
+        def proxy():
+            c = ctx.socket(zmq.PAIR)
+            c.connect(ctl_addr)
+            try:
+                zmq.proxy_steerable(xsub, xpub, None, c)
+            except zmq.ContextTerminated:
+                pass
+            finally:
+                for s in (xsub, xpub, c):
+                    s.close(linger=0)
+
+        self._proxy = threading.Thread(target=proxy, name="bus-proxy", daemon=True)
+        self._proxy.start()
+        self._sub = ctx.socket(zmq.SUB)
+        self._sub.rcvhwm = 0
+        self._sub.connect(sub_addr)
+        for t in ("stage.", "mon.progress"):
+            self._sub.subscribe(t.encode())
+        self._pub = ctx.socket(zmq.PUB)
+        self._pub.connect(pub_addr)
+        self._writer = wire.MessageWriter("runner")
+        time.sleep(0.05)  # let the runner's own subscription reach the proxy
+        return pub_addr, sub_addr
+
+    def _stop_bus(self) -> None:
+        try:
+            self._bus_ctl.send(b"TERMINATE")
+        except zmq.ZMQError:
+            pass
+        self._proxy.join(timeout=2)
+        for s in (self._sub, self._pub, self._bus_ctl):
+            s.close(linger=0)
+        if any(r.running for r in self.records.values()):
+            self._ctx.destroy(linger=0)  # a stage thread that would not stop
+        else:
+            self._ctx.term()
+
+    def _publish_ctl(self, target: str) -> None:
+        msg = self._writer.encode(wire.KIND_JSON, {"stage": "runner", "target": target})
+        self._pub.send_multipart([TOPIC_CTL.encode(), msg])
+
+    def _read_bus(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = max(0.0, deadline - time.monotonic())
+            if not self._sub.poll(int(left * 1000)):
+                return
+            while True:
+                try:
+                    topic, data = self._sub.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except ValueError:
+                    continue
+                try:
+                    body = wire.decode_message(data, wire.MAX_JSON_BYTES + wire.HEADER_BYTES).body
+                except wire.WireError:
+                    continue
+                if isinstance(body, dict):
+                    self._on_bus(topic.decode(errors="replace"), body)
+            if time.monotonic() >= deadline:
+                return
+
+    def _on_bus(self, topic: str, body: dict) -> None:
+        rec = self.records.get(body.get("stage", ""))
+        if topic == "mon.progress":
+            if self.on_progress:
+                self.on_progress(body)
+        elif rec is None:
+            return
+        elif topic == TOPIC_DONE:
+            rec.done = True
+        elif topic == TOPIC_SUMMARY:
+            if body.get("epoch", 0) >= rec.epoch:
+                rec.summary = body
+        elif topic == TOPIC_STATS:
+            rec.stats = body
+        elif topic == TOPIC_LOG:
+            self.on_log(rec.name, body.get("level", "info"), body.get("text", ""))
+
+    # -- stages
+
+    def _start(self, name: str) -> None:
+        rec = self.records[name]
+        spec = self._specs[name]
+        spec.epoch = rec.epoch
+        rec.summary = None
+        if self.mode == "process":
+            path = os.path.join(self._run_dir, f"{name}.json")
+            with open(path, "w") as f:
+                f.write(spec.to_json())
+            env = dict(os.environ)
+            root = str(Path(__file__).resolve().parent.parent)
+            env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            env["MARSLINK_PARENT_PID"] = str(os.getpid())
+            rec.handle = subprocess.Popen(
+                [sys.executable, "-m", "flowgraphs.stage", path],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        else:
+            stage = stage_class(spec.type)(StageSpec.from_json(spec.to_json()), context=self._ctx)
+            t = threading.Thread(
+                target=lambda: rec.exit_codes.append(stage.run()), name=f"stage-{name}", daemon=True
+            )
+            rec.handle = (t, stage)
+            t.start()
+        rec.running = True
+
+    def _exit_code(self, rec: StageRecord) -> int | None:
+        """Exit status of a stage that ended (None while it runs); records it once."""
+        if not rec.running:
+            return None
+        if self.mode == "process":
+            code = rec.handle.poll()
+            if code is None:
+                return None
+            rec.exit_codes.append(code)
+        else:
+            t, _ = rec.handle
+            if t.is_alive():
+                return None
+            code = rec.exit_codes[-1] if rec.exit_codes else 1
+        rec.running = False
+        return code
+
+    def _supervise(self, t0: float) -> str:
+        until = self.graph.run["until"]
+        wall_limit = self.graph.run["wall_limit_s"]
+        max_restarts = self.graph.run["max_restarts"]
+        while True:
+            self._read_bus(0.05)
+            if self.on_progress:
+                self.on_progress(None)
+            if self.kill_hook is not None:
+                self.kill_hook(self)
+            for rec in self.records.values():
+                code = self._exit_code(rec)
+                if code is None or code == 0:
+                    continue
+                why = f"signal {-code}" if code < 0 else f"status {code}"
+                if rec.restarts >= max_restarts:
+                    self.on_log(rec.name, "error", f"exited with {why}; no restarts left ({max_restarts})")
+                    return "stage failed"
+                rec.restarts += 1
+                rec.epoch += 1
+                self.on_log(
+                    rec.name,
+                    "warning",
+                    f"exited with {why}; restarting it (restart {rec.restarts}, epoch {rec.epoch})",
+                )
+                self._start(rec.name)
+            if self._stop_requested:
+                return "stopped"
+            if until and all(self.records[s].done for s in until):
+                return "done"
+            if not until and all(not r.running for r in self.records.values()):
+                return "done"
+            if wall_limit and time.monotonic() - t0 > wall_limit:
+                self.on_log("runner", "warning", f"wall-time limit of {wall_limit:g} s reached: stopping")
+                return "wall limit"
+
+    def _stop_all(self) -> None:
+        names = list(self.records)
+        first = [n for n in names if not stage_class(self.records[n].type).STOP_LAST]
+        last = [n for n in names if n not in first]
+        for group in (first, last):
+            self._stop_group(group)
+
+    def _stop_group(self, names: list[str]) -> None:
+        timeout = self.graph.run["stop_timeout_s"]
+        t0 = time.monotonic()
+        signalled = set()
+        while True:
+            alive = [n for n in names if self.records[n].running and self._exit_code(self.records[n]) is None]
+            if not alive:
+                break
+            elapsed = time.monotonic() - t0
+            for n in alive:
+                self._publish_ctl(n)
+                if self.mode == "thread":
+                    self.records[n].handle[1].request_stop()
+                elif elapsed > timeout and n not in signalled:
+                    signalled.add(n)
+                    self.records[n].handle.send_signal(signal.SIGTERM)
+                elif elapsed > 2 * timeout:
+                    self.records[n].handle.kill()
+            if self.mode == "thread" and elapsed > 2 * timeout:
+                break  # threads cannot be killed
+            self._read_bus(0.1)
+        # summaries travel through the proxy after the process ended: collect what is on its way
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and any(self.records[n].summary is None for n in names):
+            self._read_bus(0.05)
+
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            raise _Interrupted
+
+        return signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGTERM, handler)
+
+    def _restore_signals(self, old) -> None:
+        if old is not None:
+            signal.signal(signal.SIGINT, old[0])
+            signal.signal(signal.SIGTERM, old[1])
+
+
+def describe(graph: Graph) -> str:
+    """A short text description of a graph (stages and links), for ``--dry-run``."""
+    lines = [f"{graph.name}: {graph.description}".rstrip(": ")]
+    for n, (t, p) in graph.stages.items():
+        lines.append(f"  {n} ({t}): " + ", ".join(f"{k}={v!r}" for k, v in p.items()))
+    for ln in graph.links:
+        a = ".".join(ln.src) if ln.src else f"<{ln.endpoint}>"
+        b = ".".join(ln.dst) if ln.dst else f"<{ln.endpoint}>"
+        lines.append(f"  {a} -> {b}" + ("" if ln.tagged else " (untagged)"))
+    return "\n".join(lines)
+
+
+def dumps_specs(specs: dict) -> str:
+    """JSON of the stage specs (debugging)."""
+    return json.dumps({n: json.loads(s.to_json()) for n, s in specs.items()}, indent=2)

@@ -1,0 +1,1 @@
+"""Shipped flowgraphs (TOML): ``marslink run NAME`` finds ``NAME.toml`` here."""
