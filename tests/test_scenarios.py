@@ -160,10 +160,11 @@ def unit_signal(n):
     return np.full(n, 1 / math.sqrt(SPS), np.complex64)  # mean power 1/sps per sample, like the DVB-S2 TX
 
 
-def test_scenario_channel_chunking_invariance_and_reset():
+@pytest.mark.parametrize("update_s", [1e-3, 1e-4])  # 600 segments; 6000 (several truth blocks of 1024)
+def test_scenario_channel_chunking_invariance_and_reset(update_s):
     def make():
         return ScenarioChannel("storm_pass", symbol_rate_hz=RS, samples_per_symbol=SPS, time_scale=600.0,
-                               seed=7)
+                               seed=7, update_s=update_s)
 
     rng = np.random.default_rng(2)
     x = ((rng.standard_normal(120_000) + 1j * rng.standard_normal(120_000)) * 0.5).astype(np.complex64)
@@ -181,6 +182,46 @@ def test_scenario_channel_chunking_invariance_and_reset():
     assert np.array_equal(a(x), ref)
     # 120,000 samples at 2e5 samples/s x 600 = 360 s of scenario
     assert a.scenario_time_s == pytest.approx(360.0)
+
+
+def test_scenario_channel_equals_its_blocks_applied_segment_by_segment():
+    """The fused kernels against the public blocks run one segment at a time (the slow reference):
+    gain and carrier offset per segment, phase noise, the clock model per segment, then noise, with
+    the same seeds (the channel spawns its noise and phase-noise seeds from its own)."""
+    from modem.channel import Awgn, CarrierOffset, ClockDrift, PhaseNoise
+
+    u, ts, seed = 1500, 400.0, 11
+    ch = ScenarioChannel("storm_pass", symbol_rate_hz=RS, samples_per_symbol=SPS, time_scale=ts, seed=seed,
+                         update_s=u / FS, start_s=100.0)
+    rng = np.random.default_rng(8)
+    n = 20 * u + 700
+    x = ((rng.standard_normal(n) + 1j * rng.standard_normal(n)) * 0.5).astype(np.complex64)
+    got = np.concatenate([ch(x[:4000]), ch(x[4000:4001]), ch(x[4001:])])
+
+    s_noise, s_pn = np.random.SeedSequence(seed).spawn(2)
+    pn = PhaseNoise(ch.mask, FS, seed=s_pn)
+    awgn = Awgn(0.0, samples_per_symbol=SPS, signal_power=1 / SPS, seed=s_noise)
+    cfo = CarrierOffset(0.0, FS)
+    clock = ClockDrift(0.0, sample_rate_hz=FS, max_drift_samples=ch.latency_samples - 16)
+    k = ch.k
+    y, ppms = [], []
+    for a in range(0, n, u):
+        tr = ch.scenario.at(100.0 + ts * a / FS)
+        gain = 10 ** (tr["esn0_db"] / 20) if tr["visible"] else 0.0
+        cfo.freq_hz = float(np.clip(k * tr["cfo_hz"], -0.499 * FS, 0.499 * FS))
+        cfo.rate_hz_per_s = k * k * tr["cfo_rate_hz_per_s"]
+        y.append(cfo(x[a : a + u] * np.float32(gain)))
+        ppms.append(tr["clock_ppm"])
+    y = pn(np.concatenate(y))
+    parts = []
+    for i, a in enumerate(range(0, n, u)):
+        clock.ppm = ppms[i]
+        parts.append(clock(y[a : a + u]))
+    want = awgn(np.concatenate(parts))
+    rms = np.sqrt(np.mean(np.abs(want) ** 2))
+    assert np.max(np.abs(got - want)) < 1e-5 * rms  # float32 rounding of the two paths
+    last = ch.scenario.at(100.0 + ts * 20 * u / FS)  # the last segment entered
+    assert ch.truth["bench_cfo_hz"] == pytest.approx(k * last["cfo_hz"])
 
 
 @pytest.mark.parametrize("t0", [346.0, 640.0])

@@ -1,4 +1,4 @@
-"""Shared plumbing of the channel blocks: input checks, seeding, the block protocol.
+"""Shared plumbing of the channel blocks: input checks and the block protocol.
 
 Every channel block is an object ``y = block(x)`` on 1-D complex64 baseband, with state
 carried across calls (any chunking of the input gives the same concatenated output),
@@ -27,9 +27,10 @@ def check_iq(x, name: str = "x") -> np.ndarray:
     a = np.asarray(x)
     if a.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of complex samples; got shape {a.shape}")
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or a.dtype.kind == "m":
-        raise TypeError(f"{name} must hold complex (or real) samples; got dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.complex64)
+    if a.dtype != np.complex64 or not a.flags.c_contiguous:  # the common case needs no conversion
+        if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or a.dtype.kind == "m":
+            raise TypeError(f"{name} must hold complex (or real) samples; got dtype {a.dtype}")
+        a = np.ascontiguousarray(a, dtype=np.complex64)
     ok = np.isfinite(a)
     if not ok.all():
         i = int(np.argmin(ok))
@@ -57,36 +58,6 @@ def check_real(value, name: str, lo: float = -math.inf, hi: float = math.inf, un
         u = f" {unit}" if unit else ""
         raise ValueError(f"{name} must be in {left}{lo:g}, {hi:g}]{u}; got {value!r}")
     return v
-
-
-class SeededRng:
-    """A ``np.random.Generator`` that :meth:`reset` rewinds to its state at construction.
-
-    Parameters
-    ----------
-    seed : None, int, SeedSequence or Generator
-        None draws fresh entropy (recorded in :attr:`seed`, so a run can be replayed); an int
-        or SeedSequence seeds a PCG64; a Generator is used as given (its state at construction
-        is what :meth:`reset` returns to).
-    """
-
-    def __init__(self, seed=None):
-        if isinstance(seed, np.random.Generator):
-            self.seed = None
-            self.rng = seed
-        else:
-            if seed is not None and not isinstance(seed, int | np.integer | np.random.SeedSequence):
-                raise TypeError(f"seed must be None, an int, a SeedSequence or a Generator; got {seed!r}")
-            if isinstance(seed, int | np.integer) and seed < 0:
-                raise ValueError(f"seed must be a non-negative integer; got {seed}")
-            ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-            self.seed = ss.entropy  #: the entropy that replays this stream
-            self.rng = np.random.Generator(np.random.PCG64(ss))
-        self._state0 = self.rng.bit_generator.state
-
-    def reset(self) -> None:
-        """Rewind the generator to its state at construction."""
-        self.rng.bit_generator.state = self._state0
 
 
 class Block:

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from modem.channel._block import Block, SeededRng, check_iq, check_real
+from modem.channel._block import Block, check_iq, check_real
+from modem.channel._gauss import add_noise, noise_key
 
 
 class Awgn(Block):
@@ -42,22 +43,26 @@ class Awgn(Block):
     signal_power : float
         Mean power per sample of the signal (linear, > 0): 1/sps for the DVB-S2 transmitter.
     seed : None, int, SeedSequence or Generator
-        Noise source; :meth:`reset` rewinds it.
+        Noise source (:func:`modem.channel._gauss.noise_key`: a Generator gives one draw for
+        the key); :meth:`reset` rewinds it.
 
     Notes
     -----
     Noise variance per complex sample: ``signal_power * samples_per_symbol / 10**(esn0_db/10)``
     (:attr:`noise_variance`); see the module notes for the DVB-S2 transmitter's convention.
-    Noise comes from ``Generator.standard_normal`` (float32) in stream order, so any chunking
-    gives the same output, bit for bit.
+    The noise of sample n (counted from construction or :meth:`reset`) is the counter-based
+    Gaussian pair n of the block's key (:mod:`modem.channel._gauss`: SplitMix64 and
+    Box-Muller, vectorized), so any chunking gives the same output, bit for bit.
     """
 
     def __init__(self, esn0_db: float, samples_per_symbol: float = 1, signal_power: float = 1.0, seed=None):
         self.samples_per_symbol = check_real(samples_per_symbol, "samples_per_symbol", 0, 1e6, lo_open=True)
         self.signal_power = check_real(signal_power, "signal_power", 0, 1e30, lo_open=True)
         self.esn0_db = esn0_db
-        self._rng = SeededRng(seed)
-        self.seed = self._rng.seed  #: entropy of the noise stream (None if a Generator was given)
+        key, entropy = noise_key(seed)
+        self._key = key
+        self.seed = entropy  #: entropy that replays the noise (None if a Generator was given)
+        self._n = 0  # samples since construction or reset
 
     @property
     def esn0_db(self) -> float:
@@ -67,7 +72,7 @@ class Awgn(Block):
     @esn0_db.setter
     def esn0_db(self, value: float) -> None:
         self._esn0_db = check_real(value, "esn0_db", -50.0, 100.0, "dB")
-        self._sigma = np.float32(np.sqrt(self.noise_variance / 2.0))
+        self._sigma = float(np.sqrt(self.noise_variance / 2.0))
 
     @property
     def noise_variance(self) -> float:
@@ -77,11 +82,15 @@ class Awgn(Block):
     def __call__(self, x) -> np.ndarray:
         """Return ``x`` plus noise (complex64, same length)."""
         x = check_iq(x)
-        noise = self._rng.rng.standard_normal(2 * x.size, dtype=np.float32).view(np.complex64)
-        noise *= self._sigma
-        noise += x
-        return noise
+        out = np.empty_like(x)
+        self._process(x, out)
+        return out
+
+    def _process(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Add the noise to a checked complex64 chunk into ``out`` (not ``x``: the loop vectorizes then)."""
+        add_noise(x, self._sigma, self._key, self._n, out)
+        self._n += x.size
 
     def reset(self) -> None:
         """Rewind the noise source to its state at construction."""
-        self._rng.reset()
+        self._n = 0
