@@ -190,7 +190,14 @@ def load_graph(source, overrides: list[str] | None = None) -> Graph:
         path = graph_path(str(source))
         where = str(path)
         try:
-            table = tomllib.loads(path.read_text())
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad = f"byte {e.start} is 0x{e.object[e.start]:02X}"
+            raise ConfigError(f"{where}: not UTF-8 text (TOML must be): {bad}") from None
+        except OSError as e:
+            raise ConfigError(f"{where}: cannot read: {e.strerror or e}") from None
+        try:
+            table = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{where}: not valid TOML: {e}") from e
     for item in overrides or []:
@@ -211,11 +218,20 @@ def _apply_override(table: dict, item: str, where: str) -> None:
         value = text.strip()
     head, k = parts
     if head in ("link", "run", "graph"):
-        table.setdefault(head, {})[k] = value
+        sub = table.setdefault(head, {})
+        if not isinstance(sub, dict):
+            raise ConfigError(f"{where}: override {item!r}: [{head}] must be a table; got {sub!r}")
+        sub[k] = value
     else:
         stages = table.get("stages", {})
+        if not isinstance(stages, dict):
+            raise ConfigError(f"{where}: override {item!r}: [stages] must be a table; got {stages!r}")
         if head not in stages:
-            raise ConfigError(f"{where}: override {item!r}: no stage {head!r}; stages: {', '.join(stages)}")
+            names = ", ".join(map(str, stages))
+            raise ConfigError(f"{where}: override {item!r}: no stage {head!r}; stages: {names}")
+        if not isinstance(stages[head], dict):
+            got = stages[head]
+            raise ConfigError(f"{where}: override {item!r}: stage {head!r} must be a table; got {got!r}")
         stages[head][k] = value
 
 
@@ -265,6 +281,8 @@ def check_graph(table: dict, where: str = "<table>") -> Graph:
         params = _check_table(body, cls.PARAMS, sw)
         stages[sname] = (stype, params)
     for s in run["until"]:
+        if not isinstance(s, str):
+            raise ConfigError(f"{where}: [run]: key 'until': items must be stage names (strings); got {s!r}")
         if s not in stages:
             raise ConfigError(f"{where}: [run]: key 'until': no stage {s!r}; stages: {', '.join(stages)}")
     links = _check_links(table.get("connect", []), stages, where)
@@ -413,13 +431,16 @@ class RunResult:
     Attributes
     ----------
     status : int
-        0: every stage stopped cleanly; 1: a stage failed for good or left no summary;
-        130: interrupted (SIGINT/SIGTERM) and stopped cleanly.
+        0: every stage stopped cleanly and no byte was lost; 1: a stage failed for good or left
+        no summary, the wall-time limit stopped the run, bytes were lost or the byte accounting
+        is inconsistent (see ``problems``); 130: interrupted (SIGINT/SIGTERM).
     stages : dict of str -> StageRecord
     wall_s : float
     reason : str
-        Why the run ended ("done", "interrupted", "wall limit", "stage failed").
+        Why the run ended ("done", "interrupted", "wall limit", "stage failed", "stopped").
     out_dir : str
+    problems : list of str
+        Why ``status`` is not 0 (also added to the monitor's report as ``problems``).
     """
 
     status: int
@@ -427,6 +448,7 @@ class RunResult:
     wall_s: float
     reason: str
     out_dir: str
+    problems: list = field(default_factory=list)
 
     def summary(self, name: str) -> dict:
         """Final summary of stage ``name`` ({} when it left none)."""
@@ -514,15 +536,53 @@ class Runner:
                 shutil.rmtree(run_dir, ignore_errors=True)
         wall = time.monotonic() - t0
         failed = [r for r in self.records.values() if r.summary is None or r.summary.get("status", 0) != 0]
+        problems = []
+        if reason == "stage failed":
+            problems.append("a stage failed with no restarts left")
+        elif reason == "wall limit":
+            problems.append(f"wall-time limit of {self.graph.run['wall_limit_s']:g} s reached")
+        if failed and reason != "stopped":
+            problems.append("no clean summary from " + ", ".join(r.name for r in failed))
+        problems += self._byte_problems()
         if reason == "interrupted":
             status = 130
-        elif reason == "stopped":
-            status = 0
-        elif reason == "stage failed" or failed:
+        elif problems:
             status = 1
         else:
             status = 0
-        return RunResult(status, self.records, wall, reason, self.out_dir)
+        if problems:
+            self.on_log("runner", "error", "run failed: " + "; ".join(problems))
+            for rec in self.records.values():
+                report = ((rec.summary or {}).get("summary") or {}).get("report")
+                if isinstance(report, dict):
+                    report["problems"] = problems
+        return RunResult(status, self.records, wall, reason, self.out_dir, problems)
+
+    def _byte_problems(self) -> list[str]:
+        """Lost bytes or inconsistent accounting ([] when none, or no tx and sink to account).
+
+        From the monitor's report, or else from the transmitter's and the sink's summaries.
+        """
+        from flowgraphs.report import byte_problems
+
+        summ = {n: (r.summary or {}).get("summary") or {} for n, r in self.records.items()}
+        for s in summ.values():
+            b = s.get("report", {}).get("bytes") if isinstance(s.get("report"), dict) else None
+            if isinstance(b, dict):
+                return byte_problems(b)
+        txs = [s for s in summ.values() if "bytes_offered" in s and "held_bytes" in s]
+        sinks = [summ[n] for n, r in self.records.items() if r.type == "sink" and summ[n]]
+        if len(txs) != 1 or len(sinks) != 1:
+            return []
+        tx, sk = txs[0], sinks[0]
+        b = {
+            "offered": int(tx["bytes_offered"]),
+            "delivered": int(sk.get("delivered_bytes", 0)),
+            "held_tx_queue": int(tx["held_bytes"]),
+            "held_sink": int(sk.get("held_bytes", 0)),
+        }
+        b["lost"] = b["offered"] - b["delivered"] - b["held_tx_queue"] - b["held_sink"]
+        return byte_problems(b)
 
     # -- bus
 

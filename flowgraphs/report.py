@@ -388,6 +388,30 @@ def _nan(o):
     return o
 
 
+def byte_problems(b: dict) -> list[str]:
+    """What is wrong with a run's byte accounting (``report["bytes"]``); [] when nothing is.
+
+    Lost bytes (offered - delivered - held > 0), and any inconsistency: a negative count, a
+    negative "lost" (more delivered or held than offered) or a sink whose delivered bytes were
+    not all checked against the source while it says they were.
+    """
+    out = []
+    for k in ("offered", "delivered", "held_tx_queue", "held_sink"):
+        if int(b.get(k, 0)) < 0:
+            out.append(f"accounting inconsistent: {k} = {b[k]} < 0")
+    lost = int(b.get("lost", 0))
+    if lost > 0:
+        out.append(f"{lost:,} bytes lost")
+    elif lost < 0:
+        out.append(
+            f"accounting inconsistent: offered {b.get('offered')} - delivered {b.get('delivered')} - held "
+            f"{b.get('held_tx_queue')} + {b.get('held_sink')} = {lost} < 0"
+        )
+    if int(b.get("delivered", 0)) > int(b.get("offered", 0)):
+        out.append(f"accounting inconsistent: delivered {b.get('delivered')} > offered {b.get('offered')}")
+    return out
+
+
 def format_report(rep: dict, restarts: dict | None = None, wall_s: float | None = None) -> str:
     """The summary table of a run report (see :func:`compute_report`)."""
     rep = _nan(rep)
@@ -415,6 +439,8 @@ def format_report(rep: dict, restarts: dict | None = None, wall_s: float | None 
         row("bytes lost", f"{b['lost']:,}"),
         "",
     ]
+    if rep.get("problems"):  # set by the runner: why the run's status is not 0
+        lines[1:1] = ["", "  RUN FAILED: " + "; ".join(rep["problems"])]
     f = rep["frames"]
     fer = f["fer"]
     lines.append(row("PLFRAMEs sent", f"{f['plframes']:,}", f"({f['data']:,} data, {f['dummy']:,} dummy)"))

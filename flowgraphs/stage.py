@@ -59,6 +59,8 @@ TOPIC_LOG = "stage.log"
 
 PORT_KINDS = ("iq", "bytes", "frames")
 _STATS_PERIOD_S = 0.5
+#: What a bus handler raises for a well-formed message with unusable fields (counted, dropped).
+_HANDLER_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
 
 
 class ConfigError(ValueError):
@@ -492,7 +494,6 @@ class Stage:
                 return
 
     def _handle_input(self, port: str, frame) -> None:
-        stats = self.wire_stats[port]
         kind = self.INPUTS[port].kind
         try:
             if kind == "iq":
@@ -502,21 +503,31 @@ class Stage:
                 msg = wire.decode_message(frame, self.MAX_MESSAGE_BYTES)
                 self._seq_checks[port].check(msg)
         except wire.WireError as e:
-            stats.count(e.reason)
-            if stats.rejected <= 10 or stats.rejected % 1000 == 0:
-                self.log(
-                    f"input {port!r}: refused a message ({e}); {stats.rejected} refused so far", "warning"
-                )
+            self._refused(port, e.reason, str(e))
+            return
+        except (ValueError, TypeError, RecursionError, OverflowError) as e:  # a decoder let one through
+            self._refused(port, "malformed", f"{type(e).__name__}: {e}")
             return
         if kind == "iq":
             self.on_iq(port, chunk, gap)
         else:
             self.on_message(port, msg)
 
+    def _refused(self, port: str, reason: str, text: str) -> None:
+        """Count a refused message on input ``port`` ("bus" for the bus) and log the first ones."""
+        stats = self.wire_stats[port]
+        stats.count(reason)
+        if stats.rejected <= 10 or stats.rejected % 1000 == 0:
+            n = stats.rejected
+            self.log(f"input {port!r}: refused a message ({text}); {n} refused so far", "warning")
+
     def _handle_bus(self, parts) -> None:
-        stats = self.wire_stats["bus"]
+        """Handle one bus message; nothing from the bus stops the stage but a valid ``ctl.stop``.
+
+        A malformed message, or one whose fields its handler cannot use, is counted and dropped.
+        """
         if len(parts) != 2:
-            stats.count("malformed")
+            self._refused("bus", "malformed", f"{len(parts)} message parts, expected 2")
             return
         try:
             topic = parts[0].bytes.decode()
@@ -524,18 +535,23 @@ class Stage:
             if msg.kind != wire.KIND_JSON:
                 raise wire.WireError("malformed", "bus messages must be JSON objects")
             self._bus_check.check(msg)
-        except UnicodeDecodeError:
-            stats.count("malformed")
-            return
         except wire.WireError as e:
-            stats.count(e.reason)
+            self._refused("bus", e.reason, str(e))
+            return
+        except (ValueError, TypeError, RecursionError, OverflowError) as e:  # UnicodeDecodeError too
+            self._refused("bus", "malformed", f"{type(e).__name__}: {e}")
             return
         if topic == TOPIC_CTL:
             target = msg.body.get("target", "*")
-            if target in ("*", self.name):
+            if isinstance(target, str) and target in ("*", self.name):
                 self.request_stop()
             return
-        self.on_bus(topic, msg.body)
+        try:
+            self.on_bus(topic, msg.body)
+        except _HANDLER_ERRORS as e:
+            # a well-formed message with fields of the wrong type or range (e.g. an ack whose
+            # "cum" is a string): refused like a malformed one, never a crash of the stage
+            self._refused("bus", "malformed", f"topic {topic!r}: {type(e).__name__}: {e}")
 
     def _send(self, sock: zmq.Socket, parts, block: bool) -> bool:
         """Send, waiting while the link is full, serving the bus meanwhile; False if stopping."""

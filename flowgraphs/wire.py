@@ -222,7 +222,21 @@ def pmt_deserialize(buf, pos: int = 0):
         ``reason`` "malformed": truncated data, an unknown type code or too deep nesting.
     """
     mv = memoryview(buf).cast("B") if not isinstance(buf, bytes) else buf
-    return _de(mv, pos, 0)
+    return _guarded(_de, "PMT", mv, pos, 0)
+
+
+def _guarded(parse, what: str, *args):
+    """Call ``parse(*args)``; any error other than WireError becomes WireError("malformed").
+
+    The parsers below check what they can; this catches the rest (struct, numpy, hashing,
+    recursion and integer-size errors) so that no input makes a decoder raise anything else.
+    """
+    try:
+        return parse(*args)
+    except WireError:
+        raise
+    except (ValueError, TypeError, RecursionError, OverflowError, MemoryError, struct.error) as e:
+        raise WireError("malformed", f"{what} does not parse: {type(e).__name__}: {e}") from e
 
 
 def _need(buf, pos: int, n: int) -> None:
@@ -283,7 +297,12 @@ def _de(buf, pos: int, depth: int):
             entry, pos = _de(buf, pos, depth + 1)
             if not isinstance(entry, Pair):
                 raise WireError("malformed", "PMT dict entry is not a (key . value) pair")
-            d[entry.car] = entry.cdr
+            try:
+                d[entry.car] = entry.cdr
+            except TypeError:  # a vector, dict or uniform vector as key: no Python dict key
+                raise WireError(
+                    "malformed", f"PMT dict key of type {type(entry.car).__name__} is not hashable"
+                ) from None
             _need(buf, pos, 1)
             if buf[pos] == _PST_DICT:
                 pos += 1
@@ -406,6 +425,10 @@ def decode_iq(msg, tagged: bool, max_samples: int = MAX_IQ_SAMPLES) -> IqChunk:
         complex64 samples, or a NaN/infinite sample: the message names its index) or
         "oversized".
     """
+    return _guarded(_decode_iq, "IQ message", msg, tagged, max_samples)
+
+
+def _decode_iq(msg, tagged: bool, max_samples: int) -> IqChunk:
     buf = getattr(msg, "buffer", msg)  # zmq.Frame -> memoryview, without a copy
     mv = memoryview(buf).cast("B")
     pos = 0
@@ -517,8 +540,14 @@ def decode_message(msg, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
     ------
     WireError
         "oversized" (longer than ``max_bytes``, or a JSON body over 1 MiB) or "malformed" (short,
-        wrong magic, version or kind, length or CRC mismatch, JSON body not an object).
+        wrong magic, version or kind, length or CRC mismatch, JSON body that does not parse
+        (including integers over Python's digit limit and nesting past its recursion limit) or
+        is not an object).
     """
+    return _guarded(_decode_message, "message", msg, max_bytes)
+
+
+def _decode_message(msg, max_bytes: int) -> Message:
     buf = getattr(msg, "buffer", msg)
     mv = memoryview(buf).cast("B")
     if len(mv) > max_bytes:
@@ -544,8 +573,8 @@ def decode_message(msg, max_bytes: int = MAX_MESSAGE_BYTES) -> Message:
             raise WireError("oversized", f"JSON body of {length} bytes exceeds {MAX_JSON_BYTES}")
         try:
             obj = json.loads(bytes(body))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise WireError("malformed", f"JSON body does not parse: {e}") from e
+        except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, digit limit, nesting
+            raise WireError("malformed", f"JSON body does not parse: {type(e).__name__}: {e}") from e
         if not isinstance(obj, dict):
             raise WireError("malformed", f"JSON body must be an object; got {type(obj).__name__}")
         return Message(kind, sender, epoch, seq, obj)

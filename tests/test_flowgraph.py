@@ -333,3 +333,142 @@ def test_tags_carry_plframe_starts():
         assert c.samples.size == 3330 * 2
         offset += c.samples.size
     assert np.isclose(np.mean(np.abs(chunks[1].samples) ** 2), 0.5, rtol=0.05)  # 1/sps per sample
+
+
+# ---------------------------------------------------------------------------------------------
+# regressions found by fuzzing (issue 9)
+
+
+def test_non_utf8_flowgraph_file_names_the_file(tmp_path):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(b"# caf\xe9\n[stages.tx]\ntype = 'tx'\n")
+    with pytest.raises(ConfigError, match=r"latin1.toml: not UTF-8 text .*byte 5 is 0xE9"):
+        load_graph(str(bad))
+
+
+@pytest.mark.parametrize(
+    "text, overrides, message",
+    [
+        ("[run]\nuntil = [{}]\n[stages.tx]\ntype = 'tx'\n", [], "g.toml: [run]: key 'until': items must"),
+        ("stages = [1, 2]\n", ["ch.esn0_db=3"], "g.toml: override 'ch.esn0_db=3': [stages] must be a table"),
+        ("stages = 7\n", ["ch.esn0_db=3"], "[stages] must be a table; got 7"),
+        ("link = -1\n", ["link.seed=3"], "g.toml: override 'link.seed=3': [link] must be a table; got -1"),
+        ("run = 'x'\n", ["run.wall_limit_s=3"], "override 'run.wall_limit_s=3': [run] must be a table"),
+        ("[stages]\nch = ['tx']\n", ["ch.esn0_db=3"], "g.toml: override 'ch.esn0_db=3': stage 'ch' must be"),
+        ("[stages.3]\ntype = 'tx'\n", ["ch.esn0_db=3"], "no stage 'ch'; stages: 3"),
+    ],
+)
+def test_malformed_tables_give_config_errors(tmp_path, text, overrides, message):
+    """Tables of the wrong type under --set overrides, and non-string 'until' entries, raised
+    TypeError; each must be a ConfigError naming the file, the table or stage and the key."""
+    path = tmp_path / "g.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_graph(str(path), overrides)
+    assert message in str(e.value)
+
+
+def test_override_on_a_null_stages_table():
+    """A parsed table (tests, tools) may hold None where a table belongs."""
+    with pytest.raises(ConfigError, match=r"<table>: override 'ch.esn0_db=3': \[stages\] must be a table"):
+        load_graph({"stages": None}, ["ch.esn0_db=3"])
+
+
+def _bus_stage(ctx, stype="sink"):
+    """A stage in a thread whose bus subscription is our XPUB (returns stage, thread, xpub)."""
+    from flowgraphs.graph import _free_tcp_port
+    from flowgraphs.stage import Endpoint
+
+    xpub = ctx.socket(zmq.XPUB)
+    bus = f"tcp://127.0.0.1:{_free_tcp_port()}"
+    xpub.bind(bus)
+    g = check_graph(table())
+    if stype == "sink":
+        ports = {"frames": Endpoint(f"tcp://127.0.0.1:{_free_tcp_port()}", bind=True)}, {}
+    else:
+        ports = {}, {"iq": [Endpoint(f"tcp://127.0.0.1:{_free_tcp_port()}", bind=True)]}
+    st, th = _start_stage(stype, stype, dict(g.stages[stype if stype == "sink" else "tx"][1]), *ports, ctx,
+                          bus=("", bus))  # fmt: skip
+    want = {b"\x01ctl.stop", *(b"\x01" + t.encode() for t in st.SUBSCRIBE)}
+    xpub.rcvtimeo = 20_000
+    while want:  # wait until the stage's subscriptions arrived (no slow-joiner race)
+        want.discard(xpub.recv())
+    return st, th, xpub
+
+
+def test_malformed_bus_messages_are_counted_and_never_stop_a_stage():
+    """ctl.stop messages whose JSON body has a 5000-digit integer or 100 000 levels of nesting,
+    a non-UTF-8 topic, a message of 3 parts, and feedback with fields of the wrong type used to
+    kill the stage's thread (or the tx at its next frame); each is counted as malformed, the stage
+    runs on, and a valid ctl.stop still stops it."""
+    ctx = zmq.Context()
+    w = wire.MessageWriter("attacker")
+
+    def raw_json(body: bytes) -> bytes:
+        head = struct.pack("<4sBBHIIQI", b"MLNK", 1, wire.KIND_JSON, 0, w.sender, 0, w.seq, len(body))
+        w.seq += 1
+        import zlib
+
+        return head + struct.pack("<I", zlib.crc32(body, zlib.crc32(head))) + body
+
+    for stype, feedback in (("sink", []), ("tx", [(b"acm.ack", {"apply_at": 0, "cum": "x"}),
+                                                 (b"acm.ack", {"apply_at": 0, "cum": 1, "sack": [[1]]}),
+                                                 (b"acm.cmd", {"apply_at": 0, "modcod": [1]})])):  # fmt: skip
+        st, th, xpub = _bus_stage(ctx, stype)
+        bad = [
+            [b"ctl.stop", raw_json(b'{"target":' + b"1" * 5000 + b"}")],
+            [b"ctl.stop", raw_json(b'{"target":' + b"[" * 100_000 + b"]" * 100_000 + b"}")],
+            [b"ctl.stop", raw_json(b'{"target": ["*"]}')],  # not a name: ignored, not a stop
+            [b"ctl.stop\xff", w.encode(wire.KIND_JSON, {"target": "*"})],
+            [b"ctl.stop", b"x", b"y"],
+        ] + [[t, w.encode(wire.KIND_JSON, body)] for t, body in feedback]
+        for parts in bad:
+            xpub.send_multipart(parts)
+        stats = st.wire_stats["bus"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and stats.malformed < len(bad) - 1:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the tx applies feedback in its next frames: let it run some
+        assert th.is_alive() and not st.stopping, stype
+        assert stats.malformed == len(bad) - 1 and stats.accepted == 1 + len(feedback) + 0, (stype, stats)
+        xpub.send_multipart([b"ctl.stop", w.encode(wire.KIND_JSON, {"target": stype})])
+        th.join(20)
+        assert not th.is_alive(), stype
+        xpub.close(linger=0)
+    ctx.term()
+
+
+def test_transmit_queue_smaller_than_a_source_chunk_delivers_everything():
+    """queue_bytes accepts 4096 and up; the tx used to read its input only with 64 KiB of room,
+    so with a smaller queue it never read and the run hung. 8 KiB queue, 64 KiB source chunks."""
+    t = table(tx__queue_bytes=8192, src__total_bytes=150_000, run__wall_limit_s=90.0)
+    _, res = run_graph(t)
+    assert res.reason == "done" and res.status == 0, (res.reason, res.problems)
+    b = res.summary("mon")["report"]["bytes"]
+    assert b["offered"] == b["delivered"] == 150_000 and b["lost"] == 0, b
+    assert res.summary("tx")["carry_bytes"] == 0
+
+
+def test_payload_larger_than_the_queue_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"'tx': key 'payload_bytes': must not exceed queue_bytes \(4096\)"):
+        check_graph(table(tx__queue_bytes=4096, tx__payload_bytes=5000), "g.toml")
+
+
+def test_run_status_is_not_zero_on_loss_wall_limit_or_bad_accounting(tmp_path, capsys):
+    """A run that loses bytes, or whose accounting does not add up, or that the wall-time limit
+    stopped, must not report success (RunResult.status and the marslink run exit status)."""
+    from flowgraphs.cli import main
+
+    runner = Runner(check_graph(table()), mode="thread")
+    for tx_held, want in ((100, []), (0, ["100 bytes lost"]), (200, ["inconsistent"])):
+        runner.records["tx"].summary = {"summary": {"bytes_offered": 1000, "held_bytes": tx_held}}
+        runner.records["sink"].summary = {"summary": {"delivered_bytes": 900, "held_bytes": 0}}
+        got = runner._byte_problems()
+        assert len(got) == len(want) and all(w in g for w, g in zip(want, got, strict=True)), got
+    runner._ctx.term()
+    # the wall-time limit stops a run that has more to do: status 1, said why, CLI exit 1
+    code = main(["run", "awgn_loopback", "--in-process", "--no-progress", "--out", str(tmp_path),
+                 "--set", "run.wall_limit_s=2", "--set", "mon.plots=false"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 1, out.err[-2000:]
+    assert "RUN FAILED: wall-time limit of 2 s reached" in out.out, out.out

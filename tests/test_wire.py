@@ -336,3 +336,33 @@ def test_user_frame_false_sync_in_payload():
     )
     frames = UserFrameParser()(stream)
     assert [(f.seq, f.payload) for f in frames] == [(1, payload), (2, b"x")]
+
+
+def _valid_message(body: bytes, kind: int = wire.KIND_JSON) -> bytes:
+    """A message with a correct header and CRC around ``body`` (reaches the body's parser)."""
+    head = struct.pack("<4sBBHIIQI", b"MLNK", 1, kind, 0, 1, 0, 0, len(body))
+    return head + struct.pack("<I", zlib.crc32(body, zlib.crc32(head))) + body
+
+
+def _tagged_with_key(key: bytes) -> bytes:
+    """A gr-zeromq tagged IQ message with one tag whose serialized key is ``key``."""
+    head = struct.pack("<HBQQ", wire.GR_TAG_MAGIC, wire.GR_TAG_VERSION, 0, 1) + struct.pack("<Q", 0)
+    return head + key + wire.pmt_serialize(1) + wire.pmt_serialize(False) + bytes(8)
+
+
+@pytest.mark.parametrize(
+    "parse, text",
+    [  # found by the fuzzer: each raised TypeError, ValueError or RecursionError before
+        (lambda: wire.pmt_deserialize(bytes([9, 7, 8, 0, 0, 0, 0, 6, 6])), "PMT dict key of type list"),
+        (lambda: wire.decode_message(_valid_message(b'{"a":' + b"1" * 5000 + b"}")), "ValueError"),
+        (
+            lambda: wire.decode_message(_valid_message(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}")),
+            "RecursionError",
+        ),
+        (lambda: wire.decode_iq(_tagged_with_key(bytes([9, 7, 8, 0, 0, 0, 0, 6, 6])), True), "PMT dict key"),
+    ],
+)
+def test_decoders_raise_only_wire_errors(parse, text):
+    with pytest.raises(wire.WireError, match=text) as e:
+        parse()
+    assert e.value.reason == "malformed"

@@ -79,6 +79,11 @@ class Tx(Stage):
             frame_spec(params["modcod"], link["frame"], link["pilots"])
         except ValueError as e:
             raise ConfigError(f"key 'modcod': {e}") from None
+        if params["payload_bytes"] > params["queue_bytes"]:
+            raise ConfigError(
+                f"key 'payload_bytes': must not exceed queue_bytes ({params['queue_bytes']}); "
+                f"got {params['payload_bytes']}"
+            )
         if link["stream"] != "gs":
             raise ConfigError(
                 "the tx stage sends user frames in a generic stream: [link] stream must be 'gs'"
@@ -117,6 +122,7 @@ class Tx(Stage):
         self.last_feedback = time.monotonic()
         self.free_running = False
         self.in_offset = 0  # next source byte expected
+        self.carry = bytearray()  # bytes of the last chunk read that did not fit in the queue yet
         self.eod = False
         self.closed = False  # no more data from the source (end of scenario or of the source)
         self.new_ok = True  # new user frames may start (False after the end of the scenario)
@@ -140,8 +146,19 @@ class Tx(Stage):
     # -- inputs
 
     def wants_input(self, port: str) -> bool:
-        """Read the source only while the queue has room for a chunk and the data is still open."""
-        return not self.closed and self.queue.room >= 1 << 16
+        """Read the source while the data is open, the last chunk is all queued and a frame fits.
+
+        Any ``queue_bytes`` >= ``payload_bytes`` makes progress: a chunk larger than the room
+        waits in ``carry`` and goes into the queue as the room frees.
+        """
+        self._feed_carry()
+        return not self.closed and not self.carry and self.queue.room >= self.p.payload_bytes
+
+    def _feed_carry(self) -> None:
+        """Move the rest of the last chunk into the queue as far as it has room."""
+        if self.carry:
+            taken = self.queue.offer(self.carry)
+            del self.carry[:taken]
 
     def on_message(self, port: str, msg: wire.Message) -> None:
         """A chunk of user bytes, or the source's end of data."""
@@ -167,15 +184,24 @@ class Tx(Stage):
             self.in_offset = offset
         data = data[self.in_offset - offset :]
         taken = self.queue.offer(data)
-        self.in_offset += taken
-        if taken < len(data):  # cannot happen while wants_input holds; keep the accounting exact anyway
-            self.counters["refused_bytes"] = self.counters.get("refused_bytes", 0) + len(data) - taken
+        self.in_offset += len(data)
+        if taken < len(data):  # a chunk larger than the room: the rest waits (no read until it is in)
+            self.carry += data[taken:]
 
     def on_bus(self, topic: str, body: dict) -> None:
         """Queue a feedback message until its ``apply_at``."""
         at = body.get("apply_at")
-        if not isinstance(at, int):
+        if not isinstance(at, int) or isinstance(at, bool):
             return
+        if topic == "acm.ack":  # checked here: applied later, in work(), where an error would crash
+            cum, sack = body.get("cum", 0), body.get("sack", [])
+            ok = isinstance(cum, int) and isinstance(sack, list)
+            pairs = all(isinstance(r, list) and len(r) == 2 for r in sack) if ok else False
+            ok = pairs and all(type(x) is int for r in sack for x in r)
+            if not ok:
+                raise ValueError(f"acm.ack: 'cum' must be an int and 'sack' a list of [lo, hi]; got {body!r}")
+        elif topic == "acm.cmd" and not isinstance(body.get("modcod"), str | None):
+            raise ValueError(f"acm.cmd: 'modcod' must be a MODCOD name or null; got {body.get('modcod')!r}")
         self._n += 1
         heapq.heappush(self.pending, (at, self._n, topic, body))
         self.latest_apply_at = at if self.latest_apply_at is None else max(self.latest_apply_at, at)
@@ -219,6 +245,7 @@ class Tx(Stage):
                 self.free_running = True
                 self.stalls += 1
         self._apply_feedback(now)
+        self._feed_carry()
         end = self.tb.end_offset
         if self.new_ok and end is not None and now >= end:
             self.closed, self.new_ok, self.closed_at, self.end_reason = True, False, now, "end of scenario"
@@ -313,6 +340,7 @@ class Tx(Stage):
             "bytes_offered": q.bytes_offered,
             "bytes_acked": q.bytes_acked,
             "held_bytes": self.queue.held_bytes,
+            "carry_bytes": len(self.carry),
             "frames_created": q.frames_created,
             "frames_sent": q.frames_sent,
             "frames_retransmitted": q.frames_retransmitted,
