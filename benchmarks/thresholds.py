@@ -61,9 +61,9 @@ HEADER = """\
 # Written by benchmarks/thresholds.py (marslink sweep); re-checked by tests/test_modcod_thresholds.py.
 # Chain: random BBFRAMEs -> BCH -> LDPC -> bit interleaver -> mapper (unit average symbol energy, Es = 1)
 # -> complex AWGN, N0 = 10^(-Es/N0 / 10) -> max-log demapper given the true N0 -> deinterleaver -> int8
-# layered offset-min-sum LDPC decoder (settings of modem/fec/data/ldpc_tuning.csv, at most {max_iter}
-# iterations) -> BCH. Frame error: the decoded BBFRAME differs from the sent one. Es/N0 is per data
-# symbol (no PL header or pilot overhead).
+# layered LDPC decoder, corrected three-minimum min-sum check node (settings of
+# modem/fec/data/ldpc_tuning.csv, at most {max_iter} iterations) -> BCH. Frame error: the decoded
+# BBFRAME differs from the sent one. Es/N0 is per data symbol (no PL header or pilot overhead).
 # esn0_fer1e2_db: log10(FER) interpolated linearly between the two bracketing points esn0_lo_db (FER above
 # 1e-2) and esn0_hi_db (FER at most 1e-2; zero errors there count as 0.5); frames_/errors_at_threshold:
 # frames and frame errors at those two points together (frames_lo/_hi, errors_lo/_hi apart);

@@ -22,7 +22,7 @@ import reference_ldpc as ref  # tests/reference_ldpc.py (pytest puts tests/ on s
 from modem.fec import dvbs2_ldpc
 from modem.fec.codes import code_names, get_code
 from modem.fec.ldpc_code import LdpcCode
-from modem.fec.ldpc_decoder import LdpcDecoder, LdpcResult
+from modem.fec.ldpc_decoder import DecoderSettings, LdpcDecoder, LdpcResult
 
 DVBS2_NAMES = [n for n in code_names() if n.startswith("dvbs2-")]
 # EN 302 307-1 Table 5a (normal frames, n_ldpc 64800) and 5b (short frames, n_ldpc 16200): k_ldpc.
@@ -185,7 +185,7 @@ def test_registry_names_and_counts():
 # (code, Es/N0 dB, frames): SNRs chosen so that the batch mixes fast successes, slow successes
 # and max_iter failures (asserted below, so that the comparison covers every exit path).
 KERNEL_CASES = [
-    ("dvbs2-normal-1/2", 1.0, 128),
+    ("dvbs2-normal-1/2", 0.85, 128),
     ("dvbs2-short-8/9", 5.9, 192),
     ("ar4ja-1024-1/2", 1.5, 192),
     ("c2", 5.9, 192),
@@ -206,6 +206,146 @@ def test_simd_kernel_bit_exact_with_portable(name, esn0, frames):
     assert simd.iterations.max() - simd.iterations.min() >= 5
     if code.tx_cols.min() < 0:  # C2's two appended bits are always decided 0
         assert not np.any(simd.bits[:, code.tx_cols < 0])
+
+
+# ----------------------------------------------------------------------------------------------
+# 3b. int8 decoder == an independent numpy model of its quantization, schedule and check node
+
+
+def int8_layered_model(code, llr, stops, scale, clip, cn, limit):
+    """Independent numpy model of the int8 decoder: quantization, layered schedule, check node.
+
+    Written from the docstrings of modem.fec._ldpc_kernels (corrected three-minimum rule) and
+    modem.fec.ldpc_decoder, with plain numpy over the batch axis and np.sort for the minima:
+    channel LLRs times ``scale``, clipped to +-``clip``, rounded half away from zero; known-zero
+    columns +127, punctured columns 0; extrinsic t = APP - message saturated to [-127, 127];
+    messages +-o, o from the three smallest |t| (``cn``, steps: offsets of the outputs to the
+    other edges, to the edges at the smallest and at the second-smallest magnitude; correction
+    thresholds t_3, t_2, t_1; normalization shift), capped at ``limit``, an edge's output chosen
+    by its own |t| (equal to the smallest, to the second smallest, or neither); APP = t +
+    message saturated to [-128, 127]; a frame stops after an iteration in which every check was
+    satisfied when updated and no hard decision changed.
+
+    Returns {max_iter: (bits (batch, n) uint8, iterations (batch,), converged (batch,))} for each
+    max_iter in ``stops``: the decoder's results with that iteration limit.
+    """
+    llr = np.asarray(llr, dtype=np.float32)
+    batch = llr.shape[0]
+    q = np.clip(llr * np.float32(scale), np.float32(-clip), np.float32(clip))
+    q = np.trunc(q + np.where(q >= 0, np.float32(0.5), np.float32(-0.5))).astype(np.int32)
+    app = np.zeros((batch, code.n_cols), dtype=np.int32)
+    app[:, code.zero_cols] = 127
+    sent = code.tx_cols >= 0
+    app[:, code.tx_cols[sent]] = q[:, sent]
+    msg = np.zeros((batch, code.edges), dtype=np.int32)
+    off_rest, off_1, off_2, t1, t2, t3, shift = (int(v) for v in cn)
+    rows = [(code.row_ptr[r], code.row_ptr[r + 1]) for r in range(code.row_ptr.size - 1)]
+
+    def corr(x):
+        return (x < t1).astype(np.int32) + (x < t2) + (x < t3)
+
+    def norm(o):
+        return np.minimum(o - (o >> shift), limit)
+
+    iters = np.zeros(batch, dtype=np.int64)
+    conv = np.zeros(batch, dtype=bool)
+    live = np.ones(batch, dtype=bool)
+    out = {}
+    for it in range(1, max(stops) + 1):
+        f = np.flatnonzero(live)
+        a_app, a_msg = app[f], msg[f]
+        bad = np.zeros(f.size, dtype=bool)
+        flip = np.zeros(f.size, dtype=bool)
+        for e0, e1 in rows:
+            cols = code.col_idx[e0:e1]
+            t = np.clip(a_app[:, cols] - a_msg[:, e0:e1], -127, 127)
+            mag = np.abs(t)
+            m1, m2, m3 = np.sort(mag, axis=1)[:, :3].T[:, :, None]
+            x = np.maximum(m1 - corr(m2 - m1), 0)
+            o = np.where(
+                mag == m1,
+                norm(np.maximum(m2 - off_1 - corr(m3 - m2), 0)),
+                np.where(
+                    mag == m2,
+                    norm(np.maximum(m1 - off_2 - corr(m3 - m1), 0)),
+                    norm(np.maximum(x - off_rest - corr(m3 - x), 0)),
+                ),
+            )
+            neg = t < 0
+            rr = np.where((neg.sum(axis=1, keepdims=True) - neg) % 2 == 1, -o, o)
+            new = np.clip(t + rr, -128, 127)
+            flip |= np.any((a_app[:, cols] < 0) != (new < 0), axis=1)
+            bad |= (new < 0).sum(axis=1) % 2 == 1
+            a_msg[:, e0:e1] = rr
+            a_app[:, cols] = new
+        app[f], msg[f] = a_app, a_msg
+        iters[f] = it
+        done = ~bad & ~flip
+        conv[f[done]] = True
+        live[f[done]] = False
+        if it in stops:
+            bits = np.where(sent, app[:, np.maximum(code.tx_cols, 0)] < 0, False).astype(np.uint8)
+            out[it] = (bits, iters.copy(), conv.copy())
+    return out
+
+
+def _cn_steps(dec: LdpcDecoder) -> list[int]:
+    """The decoder's check-node parameters in steps, from its public attributes and the formulas
+    of the LdpcDecoder / DecoderSettings docstrings (not from its private arrays)."""
+    offs = [round(o * dec.scale) for o in (dec.offset, dec.offset_first, dec.offset_second)]
+    thresholds = []
+    for k in (3, 2, 1):  # c(x) = scale ln(1 + exp(-x / scale)) >= k - 1/2 for x < t_k
+        x = 0
+        while dec.correction and dec.scale * np.log1p(np.exp(-x / dec.scale)) >= k - 0.5:
+            x += 1
+        thresholds.append(x)
+    shift = 7 if dec.factor == 1.0 else int(round(-np.log2(1.0 - dec.factor)))
+    return offs + thresholds + [shift]
+
+
+INT8_MODEL_CASES = [
+    # (code, Es/N0 dB, settings: None = the code's tuned ones; AR4JA has none: offset min-sum)
+    ("dvbs2-short-8/9", 7.0, None),
+    ("ar4ja-1024-1/2", 4.5, None),
+    (
+        "dvbs2-short-8/9",
+        7.0,
+        DecoderSettings(3.0, 0.0, 31, offset_first=2 / 3, offset_second=1 / 3, factor=0.75),
+    ),
+    (
+        "ar4ja-1024-1/2",
+        4.5,
+        DecoderSettings(4.0, 0.5, 47, offset_first=0.0, offset_second=0.25, factor=0.875),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "esn0", "settings"), INT8_MODEL_CASES)
+def test_int8_decoder_matches_numpy_model(name, esn0, settings):
+    """Hard decisions, iterations and convergence with at most 1, 2 and 4 iterations equal the
+    numpy model's, bit for bit (SIMD kernel; the portable one is held to it in section 3). At
+    these Es/N0 some frames converge within 4 iterations and some do not (asserted)."""
+    code = get_code(name)
+    _, cw, llr = noisy_frames(code, 24, esn0, seed=30)
+    stops = (1, 2, 4)
+    for max_iter in stops:
+        if settings is None:
+            dec = LdpcDecoder(code, max_iter=max_iter)
+        else:
+            dec = LdpcDecoder.from_settings(code, settings, max_iter=max_iter)
+        if max_iter == 1:
+            cn = _cn_steps(dec)
+            model = int8_layered_model(
+                code, llr, stops, dec.scale, max(1, dec.limit - cn[0] - 1), cn, dec.limit
+            )
+        res = dec.decode(llr)
+        bits, iters, conv = model[max_iter]
+        np.testing.assert_array_equal(res.bits, bits)
+        np.testing.assert_array_equal(res.iterations, iters)
+        np.testing.assert_array_equal(res.converged, conv)
+    assert 0 < conv.sum() < conv.size, conv.sum()
+    # the corrected rule is what was compared, or for untuned codes plain offset min-sum
+    assert dec.correction == (max(cn[3:6]) > 0) == (settings is not None or name.startswith("dvbs2"))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -304,11 +444,11 @@ def test_flipped_llr_signs_do_not_give_the_codeword():
 def test_lane_refill_frame_alone_equals_frame_in_batch():
     """A batch of 100 (64 lanes: 36 frames enter lanes freed mid-batch) == each frame decoded alone.
 
-    max_iter 20 at 0.8 dB: most frames converge in 12-20 iterations, some use all 20, so lanes
+    max_iter 20 at 0.5 dB: most frames converge in 12-20 iterations, some use all 20, so lanes
     are freed and reloaded at many different iterations (asserted).
     """
     code = get_code("dvbs2-short-1/2")
-    _, cw, llr = noisy_frames(code, 100, 0.8, seed=70)
+    _, cw, llr = noisy_frames(code, 100, 0.5, seed=70)
     dec = LdpcDecoder(code, max_iter=20, dtype="int8", kernel="simd")
     batch = dec.decode(llr)
     assert len(np.unique(batch.iterations)) >= 5
@@ -339,7 +479,7 @@ def test_lane_refill_float_and_portable_paths():
 @pytest.mark.parametrize(("name", "dtype"), [("dvbs2-normal-1/2", "int8"), ("ar4ja-1024-1/2", "float32")])
 def test_workers_give_identical_results(name, dtype):
     code = get_code(name)
-    _, cw, llr = noisy_frames(code, 130, 1.0 if name.startswith("dvbs2") else 1.5, seed=72)
+    _, cw, llr = noisy_frames(code, 130, 0.8 if name.startswith("dvbs2") else 1.5, seed=72)
     one = LdpcDecoder(code, dtype=dtype, workers=1).decode(llr)
     two = LdpcDecoder(code, dtype=dtype, workers=2).decode(llr)
     assert_same_result(one, two)

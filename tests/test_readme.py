@@ -11,7 +11,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_readme_first_lines_are_the_two_commands():
     lines = README.read_text().splitlines()
     assert lines[0] == "```sh"
-    assert lines[1].startswith("./install.sh && ")
+    assert lines[1] == "./install.sh && .venv/bin/marslink run"
     assert lines[2] == "./install.sh --all && .venv/bin/python -m pytest -q"
     assert lines[3] == "```"
 

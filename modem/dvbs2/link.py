@@ -14,8 +14,11 @@ phase): non-coherent (GLRT) PLHEADER detection over the 128 PLS words, PL descra
 pilot removal, data-aided gain and Es/N0 estimation, max-log demapping, deinterleaving,
 LDPC then BCH decoding (frames of the same code are decoded together, as one batch), BB
 descrambling and stream reassembly. An unreadable or impossible PLHEADER is reported as a
-lost frame and the receiver searches for the next one. Synchronization from raw IQ is
-:mod:`modem.sync`'s job *(planned)*.
+lost frame and the receiver searches for the next one.
+
+:meth:`Receiver.push_samples` takes raw complex baseband instead (unknown start, symbol-clock
+offset, carrier frequency and phase, level): :class:`modem.sync.dvbs2.Dvbs2Synchronizer` finds
+and tracks the PLFRAMEs and hands each one, carrier corrected, to the same decoding chain.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from modem.dvbs2.bbframe import BBDeframer, BBHeader, GsFramer, TsFramer, bb_des
 from modem.dvbs2.mapping import deinterleave, demap_maxlog
 from modem.dvbs2.modcod import DUMMY_PLFRAME_SYMBOLS, FRAMES, Modcod, frame_spec, modcod
 from modem.dvbs2.plframe import PILOT_SYMBOL, PLHEADER_LENGTH, PlFramer, deframe, plheader
-from modem.dvbs2.pulse import ROLLOFFS, MatchedFilter, PulseShaper
+from modem.dvbs2.pulse import ROLLOFFS, PulseShaper
 from modem.fec.bch import dvbs2_bch
 from modem.fec.dvbs2_ldpc import dvbs2_code
 from modem.fec.ldpc_decoder import LdpcDecoder
@@ -70,6 +73,9 @@ class LinkConfig:
         RRC filter length in symbols (even), 4 .. 128.
     ldpc_iterations : int
         Receiver: maximum layered LDPC iterations per frame, 1 .. 1000.
+    symbol_rate_hz : float
+        Symbol rate, symbols/s (> 0); only converts frequencies to Hz in reports
+        (:attr:`FrameReport.cfo_hz`). The default 1.0 makes ``cfo_hz`` equal ``cfo_norm``.
 
     Raises
     ------
@@ -85,6 +91,7 @@ class LinkConfig:
     sps: int = 2
     span: int = 16
     ldpc_iterations: int = 50
+    symbol_rate_hz: float = 1.0
 
     def __post_init__(self):
         check_choice(self.frame, "frame", FRAMES)
@@ -102,6 +109,11 @@ class LinkConfig:
             object.__setattr__(self, name, _check_int(getattr(self, name), name, lo, hi, what))
         if self.span % 2:
             raise ValueError(f"span must be an even number of symbols in 4..128; got {self.span}")
+        r = self.symbol_rate_hz
+        number = isinstance(r, int | float | np.integer | np.floating) and not isinstance(r, bool)
+        if not number or not 0 < r < 1e12:
+            raise ValueError(f"symbol_rate_hz must be a number in (0, 1e12) symbols/s; got {r!r}")
+        object.__setattr__(self, "symbol_rate_hz", float(r))
 
 
 def _resolve_modcod(mc, frame: str) -> Modcod:
@@ -292,7 +304,10 @@ class FrameReport:
     index : int
         Frame number in the stream (0, 1, ...), lost frames included.
     start : int
-        Symbol index of the PLHEADER in the receiver's input stream.
+        Symbol index of the PLHEADER in the receiver's input stream. For raw samples
+        (:meth:`Receiver.push_samples`): round((start_sample - span * sps / 2) / sps), the index of
+        the symbol whose pulse is centred at ``start_sample`` when symbol m is centred at sample
+        m sps + span sps / 2 (how :meth:`Transmitter.transmit` lays them out).
     modcod : int
         PLS MODCOD, 1..28, 0 for a dummy PLFRAME, -1 for a frame whose PLHEADER could not be
         used (``name`` "lost").
@@ -322,6 +337,17 @@ class FrameReport:
         accepted by the deframer), or it is a dummy frame.
     detail : str
         Why a frame was not ok ("" otherwise).
+    start_sample : int
+        Raw samples: input sample index of the centre of the PLHEADER's first symbol (of where
+        a header was expected, for a lost frame); symbols: equal to ``start``.
+    cfo_norm : float
+        Raw samples: carrier frequency offset tracked at the frame, cycles per symbol (a
+        fraction of the symbol rate); 0.0 for symbol input (no carrier tracking there).
+    cfo_hz : float
+        ``cfo_norm`` times :attr:`LinkConfig.symbol_rate_hz`, Hz.
+    clock_offset_ppm : float
+        Raw samples: the timing loop's sample-clock offset estimate, ppm (positive: more samples
+        per symbol than nominal); 0.0 for symbol input.
     """
 
     index: int
@@ -339,6 +365,10 @@ class FrameReport:
     crc_ok: bool = False
     ok: bool = False
     detail: str = ""
+    start_sample: int = 0
+    cfo_norm: float = 0.0
+    cfo_hz: float = 0.0
+    clock_offset_ppm: float = 0.0
 
 
 @dataclass
@@ -357,6 +387,11 @@ class ReceiverStats:
     ``frames_failed`` the data frames; ``headers_lost`` the frames whose PLHEADER could not be
     used; ``symbols_dropped`` the symbols skipped while searching for the next PLHEADER (and, at
     :meth:`Receiver.flush`, those of an incomplete last frame).
+
+    Raw samples (:meth:`Receiver.push_samples`): ``samples_in`` input samples;
+    ``samples_before_lock`` those before the first PLHEADER found (not part of any frame);
+    ``samples_dropped`` those between a lost PLHEADER and the next one found, and at
+    :meth:`Receiver.flush` those after the last complete frame; ``locks`` acquisitions.
     """
 
     frames: int = 0
@@ -368,6 +403,10 @@ class ReceiverStats:
     symbols_in: int = 0
     symbols_dropped: int = 0
     by_modcod: dict = field(default_factory=dict)
+    samples_in: int = 0
+    samples_before_lock: int = 0
+    samples_dropped: int = 0
+    locks: int = 0
 
 
 @cache
@@ -419,15 +458,23 @@ def _word_valid() -> np.ndarray:
 
 
 class Receiver:
-    """DVB-S2 receiver for symbol-aligned input: symbols in, bytes and per-frame reports out.
+    """DVB-S2 receiver: symbols or raw samples in, bytes and per-frame reports out.
 
     Parameters
     ----------
     config : LinkConfig
-        Must match the transmitter's gold code, stream mode and roll-off; frame size and pilots
-        are read from each PLHEADER.
+        Must match the transmitter's gold code, stream mode, roll-off and samples per symbol;
+        frame size and pilots are read from each PLHEADER.
     workers : int
         LDPC decoder threads, >= 1.
+    batch_frames : int
+        Data frames held back until this many are waiting, then decoded together (the LDPC
+        decoder works on 64 frames at once: one frame alone costs about as much as a batch of
+        dozens). 1 (default): every call decodes the frames it completes. Held frames come out
+        with a later call, :meth:`drain` or :meth:`flush`.
+    sync : dict, optional
+        Keyword arguments for the raw-IQ synchronizer
+        (:class:`modem.sync.dvbs2.Dvbs2Synchronizer`: ``timing_bandwidth``, ``q_phase``, ...).
 
     Notes
     -----
@@ -437,62 +484,142 @@ class Receiver:
     non-coherently over its 128 possible words and the gain is then estimated from the header
     and pilots.
 
+    :meth:`push_samples` takes raw samples at ``config.sps`` samples per symbol instead, with an
+    unknown start, clock offset, carrier frequency (up to +-25 % of the symbol rate), phase and
+    level, in chunks of any size (one sample to millions, identical output however chunked). A
+    receiver takes either symbols or samples, not both.
+
     Nothing is lost silently. A frame whose data cannot be recovered is reported (``ok``
     False) and the stream deframer accounts for the lost bytes (:attr:`deframer` events). A
     PLHEADER that is not recognized (metric below :data:`HEADER_THRESHOLD`) or that signals an
     impossible frame (a reserved MODCOD, a short rate-9/10 frame) gives a "lost" report, is
     recorded as a lost frame by the deframer, and the receiver searches the following symbols
     for the next PLHEADER (SOF correlation, then the full header test against
-    :data:`ACQUIRE_THRESHOLD`), counting the skipped symbols in ``stats.symbols_dropped``.
+    :data:`ACQUIRE_THRESHOLD`), counting the skipped symbols in ``stats.symbols_dropped``. From
+    raw samples, a PLHEADER missing where a locked receiver expects it gives a "lost" report in
+    the same way, then the synchronizer acquires again (``stats.samples_dropped``).
     """
 
-    def __init__(self, config: LinkConfig | None = None, workers: int = 1):
+    def __init__(self, config: LinkConfig | None = None, workers: int = 1, batch_frames: int = 1,
+                 sync: dict | None = None):  # fmt: skip
         if config is not None and not isinstance(config, LinkConfig):
             raise TypeError(f"config must be a LinkConfig; got {type(config).__name__}")
         self.config = config or LinkConfig()
         self.workers = _check_int(workers, "workers", 1, 1024, "LDPC decoder threads")
+        self.batch_frames = _check_int(batch_frames, "batch_frames", 1, 4096, "frames per decoder batch")
+        if sync is not None and not isinstance(sync, dict):
+            raise TypeError(f"sync must be a dict of synchronizer options; got {type(sync).__name__}")
+        self._sync_options = dict(sync or {})
         c = self.config
         self.deframer = BBDeframer(c.stream, scrambled=True)
-        self.matched_filter = MatchedFilter(c.rolloff, c.sps, c.span)
         self._plframer = PlFramer(c.gold_code)  # re-modulates decoded frames for the Es/N0 estimate
         self.stats = ReceiverStats()
         self._buf = np.zeros(0, dtype=np.complex64)
         self._pos_abs = 0  # stream index of self._buf[0]
         self._searching = False  # a PLHEADER was unusable: look for the next one
         self._scanned_abs = 0  # search: stream positions below this were already tried
-        self._mf_skip = c.span * c.sps  # matched-filter output samples before symbol 0's peak
         self._decoders: dict[tuple[str, str], LdpcDecoder] = {}
+        self._input: str | None = None  # "symbols" or "samples" once the first input came
+        self._sync = None  # the raw-IQ synchronizer, created by the first push_samples
+        self._held: list[_Pending] = []  # frames waiting for a decoder batch
+        self._lost_at: int | None = None  # sample index of the last loss (samples_dropped)
+        self.flush_reports: list[FrameReport] = []  #: reports of the frames :meth:`flush` decoded
 
     def reset(self) -> None:
         """Forget buffered symbols, stream state and totals."""
-        self.__init__(self.config, self.workers)
+        self.__init__(self.config, self.workers, self.batch_frames, self._sync_options or None)
+
+    @property
+    def synchronizer(self):
+        """The raw-IQ synchronizer (:class:`modem.sync.dvbs2.Dvbs2Synchronizer`).
+
+        None before the first :meth:`push_samples`.
+        """
+        return self._sync
+
+    def _use(self, kind: str) -> None:
+        if self._input is None:
+            self._input = kind
+        elif self._input != kind:
+            other = "push" if kind == "samples" else "push_samples"
+            raise RuntimeError(
+                f"this Receiver already takes {self._input} ({other}); use a new Receiver (or reset()) "
+                f"for {kind}"
+            )
 
     def push_samples(self, samples) -> tuple[bytes, list[FrameReport]]:
-        """Matched filter and pick one sample per symbol (timing known: as :meth:`Transmitter.transmit`).
-
-        The first symbol's pulse must be centred at sample ``span * sps // 2`` of the stream.
+        """Synchronize and decode raw complex baseband samples.
 
         Parameters
         ----------
         samples : array_like of complex, shape (N,)
-            Complex baseband at ``sps`` samples per symbol, continuing the stream.
+            Raw complex baseband at ``config.sps`` samples per symbol, continuing the stream, with
+            unknown timing, clock offset, carrier frequency and phase and level.
 
         Returns
         -------
         (bytes, list of FrameReport)
-            As :meth:`push`.
+            As :meth:`push`; ``start_sample``, ``cfo_norm``, ``cfo_hz`` and ``clock_offset_ppm``
+            filled in.
+
+        Raises
+        ------
+        ValueError, TypeError
+            ``samples`` not 1-D, not numeric, or holding NaN or inf (the message gives the index
+            in the call and in the stream); nothing of the call is kept.
+        RuntimeError
+            This receiver was given symbols (:meth:`push`) before.
         """
-        x = _check_input(samples, "samples")
-        y = self.matched_filter(x)
+        from modem.sync._checks import as_complex64
+
+        x = as_complex64(samples, "samples", offset=self.stats.samples_in)
+        self._use("samples")
         c = self.config
-        start = self._mf_skip
-        if start >= y.size:
-            self._mf_skip = start - y.size
-            return self.push(y[:0])
-        picked = y[start :: c.sps]
-        # the symbol grid continues into the next chunk
-        self._mf_skip = start + picked.size * c.sps - y.size
-        return self.push(picked)
+        if self._sync is None:
+            from modem.sync.dvbs2 import Dvbs2Synchronizer
+
+            self._sync = Dvbs2Synchronizer(c.rolloff, c.sps, c.span, c.gold_code, **self._sync_options)
+        events = self._sync._push(x)
+        self.stats.samples_in += x.size
+        self.stats.locks = self._sync.restarts
+        return self._emit([self._from_sync(ev) for ev in events])
+
+    def _from_sync(self, ev) -> _Pending:
+        """A synchronizer event as a pending frame for the decoder."""
+        c = self.config
+        start = int(round((ev.start_sample - c.span * c.sps / 2) / c.sps))
+        ppm = 1e6 * ev.clock_offset
+        if self.stats.locks and not self.stats.samples_before_lock and self.stats.frames == 0:
+            self.stats.samples_before_lock = self._sync.samples_before_lock
+        if ev.kind == "lost":
+            rep = FrameReport(
+                index=self.stats.frames, start=start, modcod=-1, name="lost", frame=c.frame, pilots=c.pilots,
+                plheader_metric=float(ev.metric), esn0_db=float("nan"), detail=ev.detail,
+                start_sample=ev.start_sample, clock_offset_ppm=ppm,
+            )  # fmt: skip
+            self.stats.frames += 1
+            self.stats.headers_lost += 1
+            self._lost_at = ev.start_sample
+            return _Pending(rep, None, 0.0)
+        if self._lost_at is not None:
+            self.stats.samples_dropped += max(ev.start_sample - self._lost_at, 0)
+            self._lost_at = None
+        mc, frame, pilots = ev.modcod, ev.frame, ev.pilots
+        noise_rel = max(float(ev.noise_var), 1.0 / _MAX_ESN0)
+        rep = FrameReport(
+            index=self.stats.frames, start=start, modcod=mc, name=modcod(mc).name if mc else "dummy",
+            frame=frame, pilots=pilots, plheader_metric=float(ev.metric),
+            esn0_db=float(-10 * np.log10(noise_rel)), symbols=int(ev.symbols.size),
+            start_sample=ev.start_sample, cfo_norm=float(ev.cfo_norm),
+            cfo_hz=float(ev.cfo_norm * c.symbol_rate_hz), clock_offset_ppm=ppm,
+        )  # fmt: skip
+        self.stats.frames += 1
+        payload = None
+        if mc:
+            d = deframe(ev.symbols, mc, frame, pilots, n=c.gold_code)
+            g = ev.gain
+            payload = (d.payload / np.complex64(g)).astype(np.complex64) if abs(g) > 0 else d.payload
+        return _Pending(rep, payload, noise_rel, ev.symbols)
 
     def push(self, symbols) -> tuple[bytes, list[FrameReport]]:
         """Decode every complete PLFRAME in the buffered symbols.
@@ -505,18 +632,38 @@ class Receiver:
         Returns
         -------
         (bytes, list of FrameReport)
-            User bytes completed by these frames, in order, and one report per frame.
+            User bytes completed by these frames, in order, and one report per frame (with
+            ``batch_frames`` > 1: per frame decoded by this call).
 
         Raises
         ------
         ValueError, TypeError
             ``symbols`` not 1-D, not numeric, or not finite (nothing is buffered then).
+        RuntimeError
+            This receiver was given raw samples (:meth:`push_samples`) before.
         """
         x = _check_input(symbols, "symbols")
+        self._use("symbols")
         self.stats.symbols_in += x.size
         self._buf = np.concatenate([self._buf, x])
         pending = self._split_frames()
-        return self._decode(pending)
+        for p in pending:
+            p.report.start_sample = p.report.start
+        return self._emit(pending)
+
+    def _emit(self, pending: list[_Pending]) -> tuple[bytes, list[FrameReport]]:
+        """Decode the held frames and ``pending`` now, or hold them for a bigger batch."""
+        self._held += pending
+        if self.batch_frames > 1 and sum(p.report.modcod > 0 for p in self._held) < self.batch_frames:
+            return b"", []
+        return self.drain()
+
+    def drain(self) -> tuple[bytes, list[FrameReport]]:
+        """Decode the frames held for a batch now (see ``batch_frames``); bytes and reports."""
+        held, self._held = self._held, []
+        if not held:
+            return b"", []
+        return self._decode(held)
 
     # -- framing
 
@@ -688,19 +835,28 @@ class Receiver:
                 frames[j].report.esn0_db = float(-10 * np.log10(max(noise / g2, 1.0 / _MAX_ESN0)))
 
     def flush(self) -> bytes:
-        """End of stream: the deframer's last word (TS: an unchecked last packet is reported).
+        """End of stream: held frames decoded, then the deframer's last word.
 
-        Symbols still buffered are dropped (``stats.symbols_dropped``); if they hold the start of
-        a frame (a whole PLHEADER and not searching), the deframer records that frame as lost.
+        TS mode: an unchecked last packet is reported.
+        The reports of the held frames go to :attr:`flush_reports`. Symbols still buffered are
+        dropped (``stats.symbols_dropped``); if they hold the start of a frame (a whole PLHEADER
+        and not searching), the deframer records that frame as lost. From raw samples: a frame
+        whose PLHEADER was found but whose end never came is recorded as lost the same way.
         """
+        data, self.flush_reports = self.drain()
+        if self._input == "samples" and self._sync is not None:
+            start = self._sync.pending_start_sample()
+            if start is not None:
+                self.deframer.lost("stream ended inside a PLFRAME")
+                self.stats.samples_dropped += max(self.stats.samples_in - start, 0)
         if self._buf.size >= PLHEADER_LENGTH and not self._searching:
             self.deframer.lost("stream ended inside a PLFRAME")
         self.stats.symbols_dropped += self._buf.size
         self._pos_abs += self._buf.size
         self._buf = np.zeros(0, dtype=np.complex64)
-        data = self.deframer.flush()
-        self.stats.bytes_out += len(data)
-        return data
+        tail = self.deframer.flush()
+        self.stats.bytes_out += len(tail)
+        return data + tail
 
 
 def _check_input(x, name: str) -> np.ndarray:

@@ -2,6 +2,29 @@
 
 Private: use :class:`modem.fec.ldpc_decoder.LdpcDecoder`.
 
+Check-node rule (int8): corrected three-minimum min-sum. Pass 1 over a row finds the three
+smallest extrinsic magnitudes m1 <= m2 <= m3 (repeated values count repeatedly); the magnitude
+sent back on an edge approximates the sum-product ("boxplus") of the other edges by the three
+smallest of them:
+
+- an edge whose magnitude is m1 gets ``m2 (+) m3``; one whose magnitude is m2 (and not m1) gets
+  ``m1 (+) m3``; every other edge gets ``(m1 (+) m2) (+) m3``. Edges are told apart by their
+  magnitude alone, so ties need no index: two edges at m1 (m1 == m2) each get the other
+  combined with m3, exactly what their own rule gives;
+- ``a (+) b`` for a <= b is ``a - c(b - a)``, c(x) = ln(1 + exp(-x)) rounded to whole
+  quantization steps (0 to 3): the number of thresholds ``cn[3:6]`` that x lies below
+  (:func:`modem.fec.ldpc_decoder.correction_thresholds`);
+- each of the three outputs then loses its own offset (``cn[0:3]`` steps: other edges, edges at
+  m1, edges at m2; they stand in for the edges beyond the third smallest, tuned per code), is
+  floored at 0, multiplied by 1 - 2^-s as ``o - (o >> s)`` (``cn[6]`` = s; 7: factor 1) and
+  capped at the message limit.
+
+The outputs are computed once per row; per edge, the rule costs what offset min-sum with an
+index of the smallest costs (a third running minimum instead of the index, a magnitude compare
+instead of an index compare). With the thresholds at 0, three equal offsets and s = 7 it is
+offset min-sum, bit for bit, which is also what the float32 path computes (it reads only the
+offsets).
+
 Two kernels run one layered iteration over all lanes (frames side by side, the lane
 index innermost):
 
@@ -25,13 +48,14 @@ from modem.fec.simd import (
     vabs,
     vadds,
     vand,
+    vless_mask,
     vload,
     vmax,
     vmin,
     vnegate_where_negative,
     vor,
     vselect_eq,
-    vselect_lt,
+    vshift_right,
     vsignmask,
     vsplat,
     vstore,
@@ -84,22 +108,80 @@ def _sym_impl(x, like):
     return impl_f
 
 
-def _scale_min(m, offset, like):  # pragma: no cover
-    return m
+def _outputs(m1, m2, m3, cn, limit, like):  # pragma: no cover - numba uses the overload below
+    return m1, m2, m1
 
 
-@overload(_scale_min)
-def _scale_min_impl(m, offset, like):
-    """Correct a check-node magnitude by the offset of offset min-sum, never below 0."""
+@overload(_outputs)
+def _outputs_impl(m1, m2, m3, cn, limit, like):
+    """Check-node output magnitudes (other edges, edges at m1, edges at m2) from the three minima.
+
+    int8: the corrected three-minimum rule of the module docstring (cn: offsets, correction
+    thresholds and normalization shift, in steps). float: offset min-sum (cn[0:3]: offsets in
+    LLR; the rest is ignored).
+    """
     if isinstance(like, types.Integer):
 
-        def impl(m, offset, like):
-            return np.int8(max(m - offset, 0))
+        def impl(m1, m2, m3, cn, limit, like):
+            t1, t2, t3 = np.int32(cn[3]), np.int32(cn[4]), np.int32(cn[5])
+            sh, lim = np.int32(cn[6]), np.int32(limit)
+            i1, i2, i3 = np.int32(m1), np.int32(m2), np.int32(m3)
+
+            def c(d):  # ln(1 + exp(-d)) in steps
+                return np.int32(d < t1) + np.int32(d < t2) + np.int32(d < t3)
+
+            def out(o):  # floor at 0, normalize, cap
+                o = max(o, 0)
+                return np.int8(min(o - (o >> sh), lim))
+
+            x = max(i1 - c(i2 - i1), 0)  # m1 (+) m2
+            return (
+                out(x - c(i3 - x) - np.int32(cn[0])),
+                out(i2 - c(i3 - i2) - np.int32(cn[1])),
+                out(i1 - c(i3 - i1) - np.int32(cn[2])),
+            )
 
         return impl
 
-    def impl_f(m, offset, like):
-        return np.float32(max(m - offset, np.float32(0.0)))
+    def impl_f(m1, m2, m3, cn, limit, like):
+        zero = np.float32(0.0)
+        return (
+            np.float32(min(max(m1 - cn[0], zero), limit)),
+            np.float32(min(max(m2 - cn[1], zero), limit)),
+            np.float32(min(max(m1 - cn[2], zero), limit)),
+        )
+
+    return impl_f
+
+
+def _check_params(cn, like):  # pragma: no cover - numba uses the overload below
+    return cn
+
+
+@overload(_check_params)
+def _check_params_impl(cn, like):
+    """Check-node parameters as an array: an array as it is, a scalar offset as offset min-sum.
+
+    The scalar form is the kernels' signature before the three-minimum rule, still used by
+    callers of :func:`_decode_frames` (``modem.prox1.decoders``); it decodes bit for bit as the
+    kernels did then.
+    """
+    if isinstance(cn, types.Array):
+        return lambda cn, like: cn
+    if isinstance(like, types.Integer):
+
+        def impl(cn, like):
+            out = np.zeros(7, dtype=np.int8)
+            out[:3] = np.int8(cn)
+            out[6] = 7  # factor 1
+            return out
+
+        return impl
+
+    def impl_f(cn, like):
+        out = np.zeros(7, dtype=np.float32)
+        out[:3] = np.float32(cn)
+        return out
 
     return impl_f
 
@@ -137,19 +219,23 @@ def _signbits_impl(t):
 
 
 @nb.njit(cache=True, nogil=True)
-def _iteration_portable(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
+def _iteration_portable(app, msg, row_ptr, col_idx, cn, limit, tmp, flags):
     """One layered iteration over all rows for lanes, any message dtype and lane count.
 
     app : (n_cols, lanes) APP values; msg : (edges, lanes) check-to-variable messages;
-    tmp : (max row degree, lanes) scratch. On return flags[0, f] < 0 marks a lane that met an
-    unsatisfied check, flags[1, f] < 0 one whose hard decisions changed during the iteration.
+    cn : check-node parameters (see :func:`_outputs`); tmp : (max row degree, lanes) scratch.
+    On return flags[0, f] < 0 marks a lane that met an unsatisfied check, flags[1, f] < 0 one
+    whose hard decisions changed during the iteration.
     """
     z = app[0, 0] - app[0, 0]  # zero of the message type
     big = _largest(z)
     lanes = app.shape[1]
     min1 = np.empty(lanes, dtype=app.dtype)
     min2 = np.empty(lanes, dtype=app.dtype)
-    idx = np.empty(lanes, dtype=np.int8)
+    min3 = np.empty(lanes, dtype=app.dtype)
+    out_rest = np.empty(lanes, dtype=app.dtype)
+    out_1 = np.empty(lanes, dtype=app.dtype)
+    out_2 = np.empty(lanes, dtype=app.dtype)
     sgn = np.empty(lanes, dtype=np.int8)
     par = np.empty(lanes, dtype=np.int8)
     bad = flags[0]
@@ -164,30 +250,31 @@ def _iteration_portable(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
         for f in range(lanes):
             min1[f] = big
             min2[f] = big
-            idx[f] = 0
+            min3[f] = big
             sgn[f] = 0
-        # pass 1: extrinsic values, the two smallest magnitudes, the sign product
+        # pass 1: extrinsic values, the three smallest magnitudes, the sign product
         for j in range(d):
             v = col_idx[e0 + j]
-            jj = np.int8(j)
             for f in range(lanes):
                 t = _sym(_sat(app[v, f] - msg[e0 + j, f], z), z)
                 tmp[j, f] = t
                 a = abs(t)
                 sgn[f] = sgn[f] ^ _signbits(t)
                 m1 = min1[f]
+                min3[f] = min(min3[f], max(min2[f], a))
                 min2[f] = min(min2[f], max(m1, a))
-                idx[f] = jj if a < m1 else idx[f]
                 min1[f] = min(m1, a)
+        for f in range(lanes):
+            out_rest[f], out_1[f], out_2[f] = _outputs(min1[f], min2[f], min3[f], cn, limit, z)
         # pass 2: new messages and APP values; parity of the new hard decisions, sign flips
         for f in range(lanes):
             par[f] = 0
         for j in range(d):
             v = col_idx[e0 + j]
-            jj = np.int8(j)
             for f in range(lanes):
                 t = tmp[j, f]
-                mag = min(_scale_min(min2[f] if idx[f] == jj else min1[f], offset, z), limit)
+                a = abs(t)
+                mag = out_1[f] if a == min1[f] else (out_2[f] if a == min2[f] else out_rest[f])
                 rr = -mag if (sgn[f] ^ _signbits(t)) < 0 else mag
                 rr = _sat(rr, z)
                 msg[e0 + j, f] = rr
@@ -202,8 +289,14 @@ def _iteration_portable(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
 
 
 @nb.njit(cache=True, nogil=True)
-def _iteration_simd(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
-    """One layered offset-min-sum iteration on WIDTH (64) int8 lanes with explicit SIMD vectors.
+def _correction(x, t1, t2, t3):
+    """Per lane: c(x) in steps, the number of thresholds t1, t2, t3 that x lies below (0..3)."""
+    return vsubs(vsubs(vsubs(vsplat(0), vless_mask(x, t1)), vless_mask(x, t2)), vless_mask(x, t3))
+
+
+@nb.njit(cache=True, nogil=True)
+def _iteration_simd(app, msg, row_ptr, col_idx, cn, limit, tmp, flags):
+    """One layered iteration on WIDTH (64) int8 lanes with explicit SIMD vectors.
 
     The same arithmetic as :func:`_iteration_portable` on int8 (bit-exact), for exactly
     :data:`~modem.fec.simd.WIDTH` lanes. Lanes whose
@@ -214,7 +307,13 @@ def _iteration_simd(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
     zero = vsplat(0)
     big = vsplat(127)
     floor = vsplat(-127)
-    off = vsplat(offset)
+    off_rest = vsplat(cn[0])
+    off_1 = vsplat(cn[1])
+    off_2 = vsplat(cn[2])
+    t1 = vsplat(cn[3])
+    t2 = vsplat(cn[4])
+    t3 = vsplat(cn[5])
+    shift = vsplat(cn[6])
     lim = vsplat(limit)
     bad = zero
     flip = zero
@@ -224,28 +323,38 @@ def _iteration_simd(app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
         d = row_ptr[r + 1] - e0
         m1 = big
         m2 = big
-        ix = zero
+        m3 = big
         sg = zero
         # fetch the APP rows of a row PREFETCH_ROWS ahead: they are scattered over a 2 MB array
         ahead = row_ptr[min(r + PREFETCH_ROWS, n_rows - 1)]
         for j in range(row_ptr[min(r + PREFETCH_ROWS + 1, n_rows)] - ahead):
             prefetch_row(app, col_idx[ahead + j])
-        # pass 1: extrinsic values, the two smallest magnitudes and where the smallest is, the sign product
+        # pass 1: extrinsic values, the three smallest magnitudes, the sign product
         for j in range(d):
             t = vmax(vsubs(vload(app, col_idx[e0 + j]), vand(vload(msg, e0 + j), keep)), floor)
             vstore(tmp, j, t)
             a = vabs(t)
             sg = vxor(sg, t)
+            m3 = vmin(m3, vmax(m2, a))
             m2 = vmin(m2, vmax(m1, a))
-            ix = vselect_lt(a, m1, vsplat(j), ix)
             m1 = vmin(m1, a)
-        m1 = vmin(vsubus(m1, off), lim)
-        m2 = vmin(vsubus(m2, off), lim)
+        # outputs (see _outputs): x = m1 (+) m2; other edges x (+) m3, edges at m1 m2 (+) m3,
+        # edges at m2 m1 (+) m3; minus their offsets (floored at 0), scaled by 1 - 2^-shift,
+        # capped at the limit
+        x = vsubus(m1, _correction(vsubs(m2, m1), t1, t2, t3))
+        o_rest = vsubus(vsubus(x, off_rest), _correction(vsubs(m3, x), t1, t2, t3))
+        o_1 = vsubus(vsubus(m2, off_1), _correction(vsubs(m3, m2), t1, t2, t3))
+        o_2 = vsubus(vsubus(m1, off_2), _correction(vsubs(m3, m1), t1, t2, t3))
+        o_rest = vmin(vsubs(o_rest, vshift_right(o_rest, shift)), lim)
+        o_1 = vmin(vsubs(o_1, vshift_right(o_1, shift)), lim)
+        o_2 = vmin(vsubs(o_2, vshift_right(o_2, shift)), lim)
         # pass 2: new messages and APP values; parity of the new hard decisions, sign flips
         par = zero
         for j in range(d):
             t = vload(tmp, j)
-            rr = vnegate_where_negative(vxor(sg, t), vselect_eq(ix, vsplat(j), m2, m1))
+            a = vabs(t)
+            mag = vselect_eq(a, m1, o_1, vselect_eq(a, m2, o_2, o_rest))
+            rr = vnegate_where_negative(vxor(sg, t), mag)
             vstore(msg, e0 + j, rr)
             v = col_idx[e0 + j]
             old = vload(app, v)
@@ -366,37 +475,40 @@ SIMD = 1
 PORTABLE = 0
 
 
-def _iterate(kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags):  # pragma: no cover
+def _iterate(kernel, app, msg, row_ptr, col_idx, cn, limit, tmp, flags):  # pragma: no cover
     pass
 
 
 @overload(_iterate)
-def _iterate_impl(kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags):
+def _iterate_impl(kernel, app, msg, row_ptr, col_idx, cn, limit, tmp, flags):
     """Run one iteration with the kernel named by the compile-time constant ``kernel``."""
     if not isinstance(kernel, types.IntegerLiteral):
         return None
     if kernel.literal_value == SIMD:
-        return lambda kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags: _iteration_simd(
-            app, msg, row_ptr, col_idx, offset, limit, tmp, flags
+        return lambda kernel, app, msg, row_ptr, col_idx, cn, limit, tmp, flags: _iteration_simd(
+            app, msg, row_ptr, col_idx, cn, limit, tmp, flags
         )
-    return lambda kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags: _iteration_portable(
-        app, msg, row_ptr, col_idx, offset, limit, tmp, flags
+    return lambda kernel, app, msg, row_ptr, col_idx, cn, limit, tmp, flags: _iteration_portable(
+        app, msg, row_ptr, col_idx, cn, limit, tmp, flags
     )
 
 
 @nb.njit(cache=True, nogil=True)
 def _decode_frames(
     llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-    max_iter, offset, limit, scale, clip, kernel, clear, app, msg, tmp, flags, stage, signs,
+    max_iter, cn, limit, scale, clip, kernel, clear, app, msg, tmp, flags, stage, signs,
 ):  # fmt: skip
     """Decode every frame of llr (batch, n) through the lanes of the workspace, with lane refill.
 
     ``kernel`` is :data:`SIMD` or :data:`PORTABLE` (a compile-time constant: each value gets its
-    own cached specialization); app, msg, tmp, flags, stage (lanes, n_cols) and signs (n_cols,)
-    are the workspace (see ``ldpc_decoder._Workspace``). Writes the hard decisions of the
-    transmitted bits (batch, n), iterations used and converged flag per frame.
+    own cached specialization); ``cn`` the check-node parameters (see :func:`_outputs`; a scalar
+    offset means offset min-sum, see :func:`_check_params`); app, msg, tmp, flags, stage
+    (lanes, n_cols) and signs (n_cols,) are the workspace (see ``ldpc_decoder._Workspace``).
+    Writes the hard decisions of the transmitted bits (batch, n), iterations used and converged
+    flag per frame.
     """
     literally(kernel)
+    params = _check_params(cn, app[0, 0])
     batch = llr.shape[0]
     lanes = app.shape[1]
     flags[:] = -1  # unsatisfied, flipped, keep messages
@@ -416,7 +528,7 @@ def _decode_frames(
     nxt = count
     active = count
     while active > 0:
-        _iterate(kernel, app, msg, row_ptr, col_idx, offset, limit, tmp, flags)
+        _iterate(kernel, app, msg, row_ptr, col_idx, params, limit, tmp, flags)
         n_done = 0
         n_new = 0
         for lane in range(lanes):
@@ -452,28 +564,29 @@ def _decode_frames(
             _unload_lanes(app, tx_cols, bits, done_frames, done_lanes, n_done)
             _load_lanes(app, msg, flags, stage, new_lanes, n_new, clear)
 
+
 # Entry points called from Python, one per kernel: the kernel code reaches _decode_frames as a
 # compile-time literal here, so a call from Python is an ordinary (cached) dispatch. Calling
 # _decode_frames itself from Python with a literal argument re-types it on every call (~0.1 s).
 @nb.njit(cache=True, nogil=True)
 def _decode_frames_simd(
     llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-    max_iter, offset, limit, scale, clip, clear, app, msg, tmp, flags, stage, signs,
+    max_iter, cn, limit, scale, clip, clear, app, msg, tmp, flags, stage, signs,
 ):  # fmt: skip
     """:func:`_decode_frames` with the SIMD kernel."""
     _decode_frames(
         llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-        max_iter, offset, limit, scale, clip, SIMD, clear, app, msg, tmp, flags, stage, signs,
+        max_iter, cn, limit, scale, clip, SIMD, clear, app, msg, tmp, flags, stage, signs,
     )  # fmt: skip
 
 
 @nb.njit(cache=True, nogil=True)
 def _decode_frames_portable(
     llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-    max_iter, offset, limit, scale, clip, clear, app, msg, tmp, flags, stage, signs,
+    max_iter, cn, limit, scale, clip, clear, app, msg, tmp, flags, stage, signs,
 ):  # fmt: skip
     """:func:`_decode_frames` with the portable kernel."""
     _decode_frames(
         llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-        max_iter, offset, limit, scale, clip, PORTABLE, clear, app, msg, tmp, flags, stage, signs,
+        max_iter, cn, limit, scale, clip, PORTABLE, clear, app, msg, tmp, flags, stage, signs,
     )  # fmt: skip

@@ -1,8 +1,9 @@
 """Batched layered min-sum LDPC decoder for every code in :mod:`modem.fec.codes`.
 
 One object, :class:`LdpcDecoder`, decodes any :class:`~modem.fec.ldpc_code.LdpcCode`:
-layered (row-serial) offset min-sum, early stop per frame, a configurable maximum of
-iterations, a batch of frames per call.
+layered (row-serial) min-sum with a corrected three-minimum check node (int8; offset min-sum
+on the float32 reference path), early stop per frame, a configurable maximum of iterations,
+a batch of frames per call.
 
 How it is fast
 --------------
@@ -32,7 +33,7 @@ from __future__ import annotations
 import csv
 import queue
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
@@ -49,6 +50,52 @@ INT8_MAX = 127
 FLOAT_LANES = 16
 
 
+def factor_shift(factor: float) -> int:
+    """Right shift s with 1 - 2^-s == factor (7 for factor 1: int8 magnitudes < 128 shift to 0).
+
+    Parameters
+    ----------
+    factor : float
+        1 or 1 - 2^-s for s in 2 .. 6.
+
+    Returns
+    -------
+    int
+        s, 2 .. 7.
+    """
+    for s in range(2, 8):
+        if factor == (1.0 if s == 7 else 1.0 - 2.0**-s):
+            return s
+    raise ValueError(f"factor must be 1 or 1 - 2^-s for s in 2..6 (0.75 .. 0.984375); got {factor}")
+
+
+def correction_thresholds(scale: float) -> tuple[int, int, int]:
+    """Thresholds (steps) that give c(x) = ln(1 + exp(-x)) rounded to whole steps, at most 3.
+
+    c(x) in steps is the number of thresholds t_k with x < t_k, x a difference of two check-node
+    input magnitudes in steps: t_k is the smallest x (steps) with ``scale * ln(1 +
+    exp(-x / scale)) < k - 1/2``, or 0 where c never reaches k - 1/2 (small scales). At scale 4:
+    (1, 4, 9), i.e. c = 3, 2, 2, 2, 1, 1, 1, 1, 1, 0 steps for x = 0 .. 9.
+
+    Parameters
+    ----------
+    scale : float
+        Quantization steps per LLR unit, > 0.
+
+    Returns
+    -------
+    (int, int, int)
+        (t_3, t_2, t_1), steps, ascending.
+    """
+    out = []
+    for k in (3, 2, 1):
+        x = 0
+        while scale * np.log1p(np.exp(-x / scale)) >= k - 0.5 and x < INT8_MAX:
+            x += 1
+        out.append(x)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class DecoderSettings:
     """Fixed-point settings of :class:`LdpcDecoder` for one code.
@@ -58,18 +105,35 @@ class DecoderSettings:
     scale : float
         Quantization steps per LLR unit.
     offset : float
-        Min-sum offset, LLR units.
+        Offset of the check-node output to the edges whose input magnitude is neither the
+        smallest nor the second smallest of their row, LLR units.
     limit : int
         Largest message magnitude, quantization steps.
+    offset_first, offset_second : float or None
+        Offsets of the outputs to the edges at the smallest and at the second-smallest input
+        magnitude, LLR units; None: ``offset``.
+    correction : bool
+        Apply the ln(1 + exp(-x)) corrections of the three-minimum check node; False with equal
+        offsets and factor 1 is plain offset min-sum.
+    factor : float
+        Normalization of the check-node outputs after the offsets: 1 (none) or 1 - 2^-s for
+        s = 2 .. 6 (0.75, 0.875, 0.9375, ...).
     """
 
     scale: float
     offset: float
     limit: int
+    offset_first: float | None = None
+    offset_second: float | None = None
+    correction: bool = True
+    factor: float = 1.0
+
+    def __post_init__(self):
+        factor_shift(self.factor)  # validates
 
 
-#: Settings for codes without a row in the tuning table.
-DEFAULT_SETTINGS = DecoderSettings(scale=2.0, offset=0.5, limit=31)
+#: Settings for codes without a row in the tuning table: offset min-sum.
+DEFAULT_SETTINGS = DecoderSettings(scale=2.0, offset=0.5, limit=31, correction=False)
 
 
 @cache
@@ -79,7 +143,9 @@ def tuned_settings() -> dict[str, DecoderSettings]:
     Returns
     -------
     dict of str to DecoderSettings
-        Empty when the table is missing. Lines starting with "#" are comments.
+        Empty when the table is missing. Lines starting with "#" are comments; the columns
+        ``offset_first``, ``offset_second``, ``factor`` and ``correction`` (1 or 0) are
+        optional (defaults: ``offset``, ``offset``, 1, 1).
     """
     path = resources.files("modem.fec.data").joinpath("ldpc_tuning.csv")
     if not path.is_file():
@@ -87,8 +153,15 @@ def tuned_settings() -> dict[str, DecoderSettings]:
     lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
     out = {}
     for row in csv.DictReader(lines):
+        first, second = row.get("offset_first") or None, row.get("offset_second") or None
         out[row["code"]] = DecoderSettings(
-            scale=float(row["scale"]), offset=float(row["offset"]), limit=int(row["limit"])
+            scale=float(row["scale"]),
+            offset=float(row["offset"]),
+            limit=int(row["limit"]),
+            offset_first=None if first is None else float(first),
+            offset_second=None if second is None else float(second),
+            correction=(row.get("correction") or "1").strip() != "0",
+            factor=float(row.get("factor") or 1.0),
         )
     return out
 
@@ -121,7 +194,7 @@ class LdpcResult:
 
 
 class LdpcDecoder:
-    """Layered offset-min-sum decoder for one LDPC code, batched over frames.
+    """Layered min-sum decoder for one LDPC code, batched over frames.
 
     Parameters
     ----------
@@ -130,16 +203,18 @@ class LdpcDecoder:
     max_iter : int
         Maximum layered iterations per frame, 1 .. 1000.
     dtype : {"int8", "float32"}
-        "int8": fixed-point fast path (saturating int8 messages and APP values).
-        "float32": floating-point reference path with the same schedule.
+        "int8": fixed-point fast path (saturating int8 messages and APP values) with the corrected
+        three-minimum check node (see Notes). "float32": floating-point reference path with the
+        same schedule and plain offset min-sum.
     kernel : {"simd", "portable"}
         int8 only: "simd" (explicit SIMD vectors, the fast path) or "portable" (plain numba
         loops; bit-exact with "simd", used as the baseline in benchmarks and tests). The
         float32 path always uses "portable".
     offset : float, optional
-        Offset of offset min-sum, LLR units, [0, 10). The int8 path rounds it to quantization
-        steps, so with ``scale=2`` it is a multiple of 0.5. None: int8, the code's tuned value
-        (see Notes) if it has one; else 0.5.
+        Check-node offset, LLR units, [0, 10): given explicitly, it applies to all three outputs
+        of the check node (see Notes). The int8 path rounds it to quantization steps, so with
+        ``scale=4`` it is a multiple of 0.25. None: int8, the code's tuned offsets if it has them;
+        else 0.5.
     scale : float, optional
         int8 path: quantization steps per LLR unit, (0, 64]: input LLRs are multiplied by
         ``scale``, rounded and saturated to +-(``limit`` - offset steps - 1). None: the code's
@@ -155,26 +230,37 @@ class LdpcDecoder:
 
     Notes
     -----
-    Per-code tuning: for the int8 path, ``offset``, ``scale`` and ``limit`` left at None are read,
-    each on its own, from ``modem/fec/data/ldpc_tuning.csv`` (:func:`tuned_settings`) when the code
-    is listed there (the 21 DVB-S2 codes), and are 0.5, 2 and 31 otherwise (the CCSDS codes, and
-    the float32 reference path, whose offset stays 0.5 unless given). Values passed explicitly
-    always win; the attributes hold the values in use. The table holds, per code, the setting of
-    a grid of 18 (scale 2, 3, 4; offset 0, 1, 2 steps; limit 31 or 47) whose Es/N0 at FER 1e-2,
-    measured on every MODCOD using the code, is nowhere worse than the best setting of that
-    MODCOD by more than necessary (``benchmarks/ldpc_tuning.py``). The best offset of min-sum
-    falls with the check degree: rates 1/4 and 1/3 (checks of degree 4-5) want 0.25-0.33 LLR,
-    and gain 0.8 dB (1/4) and 0.3-0.45 dB (1/3) over the untuned setting, which does not
-    converge at their thresholds; the others (degree 6-30) want 0.33-0.5 LLR at the finer
-    scale 3-4 and gain up to 0.1 dB. At scale 4, limit 47 (11.75 LLR) rather than 31: with 31
-    the low rates leave frames with stuck parity bits, unconverged even at high Es/N0.
+    Check node (int8). Each row's update finds the three smallest extrinsic magnitudes
+    m1 <= m2 <= m3 and sends back approximations of the sum-product ("boxplus") result over the
+    other edges: ``m2 (+) m3`` to an edge at m1, ``m1 (+) m3`` to an edge at m2 and
+    ``(m1 (+) m2) (+) m3`` to every other edge, with ``a (+) b = a - c(b - a)`` for a <= b and
+    c(x) = ln(1 + exp(-x)) rounded to whole quantization steps (:func:`correction_thresholds`).
+    What the edges beyond the third smallest would take off is stood in for, per output, by an
+    offset (``offset`` for the other edges, ``offset_first`` and ``offset_second`` for the edges
+    at m1 and m2), floored at 0, then a normalization factor (``factor``, 1 - 2^-s), then the
+    message limit (details in :mod:`modem.fec._ldpc_kernels`). With no correction, three equal
+    offsets and factor 1 this is offset min-sum (the rule for codes without tuned settings). On the DVB-S2 normal codes it moves FER 1e-2
+    0.05-0.2 dB lower than the tuned offset min-sum it replaced (tables in
+    ``modem/fec/data/ldpc_tuning.csv`` and ``modem/dvbs2/data/measured_thresholds.csv``); the
+    per-row work is done once per row, so the throughput is that of offset min-sum.
+
+    Per-code tuning: for the int8 path, settings left at None are read, each on its own, from
+    ``modem/fec/data/ldpc_tuning.csv`` (:func:`tuned_settings`) when the code is listed there
+    (the 21 DVB-S2 codes: scale 4, limit 47, offsets 0-0.5 LLR and factor 1, 15/16 or 7/8 per
+    code, chosen by ``benchmarks/ldpc_tuning.py``); the CCSDS codes and the float32 reference
+    path use offset min-sum with offset 0.5, scale 2 and limit 31. Values passed explicitly
+    always win (an explicit ``offset`` sets all three offsets; the correction and the factor stay
+    the code's); :meth:`from_settings` sets every setting. The attributes hold the values in use.
+    At scale 4, limit 47 (11.75 LLR) rather than 31: with 31 the low rates leave frames with
+    stuck parity bits, unconverged even at high Es/N0.
 
     Untuned defaults (offset 0.5, scale 2, limit 31) were chosen on DVB-S2 normal 1/2 near its
-    threshold, where the int8 path is about 0.05 dB from the float32 path. ``limit`` 31 (15.5 LLR)
-    leaves the APP range (+-127) two bits of headroom: with 63, saturated APP values minus stale
-    messages made frames that had converged diverge again at high Es/N0 (9 dB on normal 1/2),
-    some into the all-ones codeword of 9/10, and a channel value saturated at the wrong sign
-    could not be corrected by a degree-2 column; with 31 the threshold is unchanged.
+    threshold, where the int8 offset min-sum is about 0.05 dB from the float32 path. ``limit``
+    31 (15.5 LLR) leaves the APP range (+-127) two bits of headroom: with 63, saturated APP
+    values minus stale messages made frames that had converged diverge again at high Es/N0
+    (9 dB on normal 1/2), some into the all-ones codeword of 9/10, and a channel value
+    saturated at the wrong sign could not be corrected by a degree-2 column; with 31 the
+    threshold is unchanged.
     """
 
     def __init__(
@@ -188,6 +274,49 @@ class LdpcDecoder:
         limit: int | None = None,
         workers: int = 1,
     ):
+        check_choice(dtype, "dtype", ("int8", "float32"))
+        settings = DEFAULT_SETTINGS
+        if dtype == "int8":
+            settings = tuned_settings().get(getattr(code, "name", None), DEFAULT_SETTINGS)
+        if offset is not None:  # an explicit offset applies to all three outputs
+            settings = replace(settings, offset=offset, offset_first=None, offset_second=None)
+        if scale is not None:
+            settings = replace(settings, scale=scale)
+        if limit is not None:
+            settings = replace(settings, limit=limit)
+        self._setup(code, max_iter, dtype, kernel, settings, workers)
+
+    @classmethod
+    def from_settings(
+        cls,
+        code: LdpcCode,
+        settings: DecoderSettings,
+        max_iter: int = 25,
+        kernel: str = "simd",
+        workers: int = 1,
+    ) -> LdpcDecoder:
+        """An int8 decoder with exactly these settings (the tuning table is not read).
+
+        Parameters
+        ----------
+        code : LdpcCode
+        settings : DecoderSettings
+            Every fixed-point setting, including the three offsets, the correction and the
+            normalization factor (which the constructor takes from the tuning table).
+        max_iter, kernel, workers
+            As for the constructor.
+
+        Returns
+        -------
+        LdpcDecoder
+        """
+        if not isinstance(settings, DecoderSettings):
+            raise TypeError(f"settings must be a DecoderSettings; got {type(settings).__name__}")
+        self = cls.__new__(cls)
+        self._setup(code, max_iter, "int8", kernel, settings, workers)
+        return self
+
+    def _setup(self, code, max_iter, dtype, kernel, settings: DecoderSettings, workers) -> None:
         if not isinstance(code, LdpcCode):
             got = type(code).__name__
             raise TypeError(f"code must be an LdpcCode (see modem.fec.codes.get_code); got {got}")
@@ -195,18 +324,16 @@ class LdpcDecoder:
             raise ValueError(f"max_iter must be in 1..1000; got {max_iter}")
         check_choice(dtype, "dtype", ("int8", "float32"))
         check_choice(kernel, "kernel", ("simd", "portable"))
-        tuned = DEFAULT_SETTINGS
-        if dtype == "int8":
-            tuned = tuned_settings().get(getattr(code, "name", None), DEFAULT_SETTINGS)
-        scale = tuned.scale if scale is None else scale
-        offset = tuned.offset if offset is None else offset
-        limit = tuned.limit if limit is None else limit
-        if not 0 <= offset < 10:
-            raise ValueError(f"offset must be in [0, 10) LLR units; got {offset}")
-        if not 0 < scale <= 64:
-            raise ValueError(f"scale must be in (0, 64] steps per LLR unit; got {scale}")
-        if not 1 <= int(limit) <= INT8_MAX:
-            raise ValueError(f"limit must be in 1..{INT8_MAX} quantization steps; got {limit}")
+        st = settings
+        offsets = {"offset": st.offset, "offset_first": st.offset_first, "offset_second": st.offset_second}
+        offsets = {k: st.offset if v is None else v for k, v in offsets.items()}
+        for name, value in offsets.items():
+            if not 0 <= value < 10:
+                raise ValueError(f"{name} must be in [0, 10) LLR units; got {value}")
+        if not 0 < st.scale <= 64:
+            raise ValueError(f"scale must be in (0, 64] steps per LLR unit; got {st.scale}")
+        if not 1 <= int(st.limit) <= INT8_MAX:
+            raise ValueError(f"limit must be in 1..{INT8_MAX} quantization steps; got {st.limit}")
         if not 1 <= int(workers) <= 64:
             raise ValueError(f"workers must be in 1..64; got {workers}")
         dmax = int(np.diff(code.row_ptr).max())
@@ -216,9 +343,13 @@ class LdpcDecoder:
         self.max_iter = int(max_iter)
         self.dtype = dtype
         self.kernel = "simd" if dtype == "int8" and kernel == "simd" else "portable"
-        self.offset = float(offset)
-        self.scale = float(scale)
-        self.limit = int(limit)
+        self.offset = float(offsets["offset"])
+        self.offset_first = float(offsets["offset_first"])
+        self.offset_second = float(offsets["offset_second"])
+        self.correction = bool(st.correction) and dtype == "int8"
+        self.factor = float(st.factor) if dtype == "int8" else 1.0
+        self.scale = float(st.scale)
+        self.limit = int(st.limit)
         self.workers = int(workers)
         self._run_cols, self._fill = _column_map(code, dtype)
         self._workspaces: queue.SimpleQueue[_Workspace] = queue.SimpleQueue()  # one per thread in use
@@ -255,15 +386,18 @@ class LdpcDecoder:
         bits = np.empty((batch, code.n), dtype=np.uint8)
         iters = np.zeros(batch, dtype=np.int32)
         conv = np.zeros(batch, dtype=np.bool_)
+        offsets = (self.offset, self.offset_first, self.offset_second)
         if self.dtype == "int8":
-            offset = np.int8(min(INT8_MAX, round(self.offset * self.scale)))
+            steps = [min(INT8_MAX, round(o * self.scale)) for o in offsets]
+            thresholds = correction_thresholds(self.scale) if self.correction else (0, 0, 0)
+            cn = np.array([*steps, *thresholds, factor_shift(self.factor)], dtype=np.int8)
             limit = np.int8(self.limit)
             # a degree-1 column (AR4JA) gets one message of at most limit - offset steps: the
             # channel value must stay below it, or a confidently wrong bit could never flip
-            clip = np.float32(max(1, self.limit - int(offset) - 1))
+            clip = np.float32(max(1, self.limit - steps[0] - 1))
             lanes = WIDTH
         else:
-            offset = np.float32(self.offset)
+            cn = np.array([*offsets, 0, 0, 0, 0], dtype=np.float32)
             limit = np.float32(np.inf)
             clip = np.float32(np.inf)
             lanes = FLOAT_LANES
@@ -277,7 +411,7 @@ class LdpcDecoder:
             ws = _Workspace(code, lanes, np.dtype(self.dtype))
         decode_frames(
             llr, self._run_cols, self._fill, code.tx_cols, code.row_ptr, code.col_idx, bits, iters, conv,
-            self.max_iter, offset, limit, np.float32(self.scale), clip, clear,
+            self.max_iter, cn, limit, np.float32(self.scale), clip, clear,
             ws.app, ws.msg, ws.tmp, ws.flags, ws.stage, ws.signs,
         )  # fmt: skip
         self._workspaces.put(ws)

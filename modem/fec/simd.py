@@ -177,6 +177,26 @@ def vselect_eq(typingctx, a, b, x, y):
 
 
 @intrinsic
+def vless_mask(typingctx, a, b):
+    """Per lane: -1 where a < b (signed), else 0 (subtract it to count how often a < b)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.sext(builder.icmp_signed("<", args[0], args[1]), _VT)
+
+    return i8vec(i8vec, i8vec), codegen
+
+
+@intrinsic
+def vshift_right(typingctx, a, s):
+    """Per lane: a >> s, logical (for shift counts 0..7 in s; use on non-negative a)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.lshr(args[0], args[1])
+
+    return i8vec(i8vec, i8vec), codegen
+
+
+@intrinsic
 def vnegate_where_negative(typingctx, s, x):
     """Per lane: -x where s < 0, else x."""
 
@@ -185,7 +205,6 @@ def vnegate_where_negative(typingctx, s, x):
         return builder.select(mask, builder.sub(ir.Constant(_VT, [0] * WIDTH), args[1]), args[1])
 
     return i8vec(i8vec, i8vec), codegen
-
 
 
 @intrinsic
