@@ -239,8 +239,9 @@ class LdpcDecoder:
     offset (``offset`` for the other edges, ``offset_first`` and ``offset_second`` for the edges
     at m1 and m2), floored at 0, then a normalization factor (``factor``, 1 - 2^-s), then the
     message limit (details in :mod:`modem.fec._ldpc_kernels`). With no correction, three equal
-    offsets and factor 1 this is offset min-sum (the rule for codes without tuned settings). On the DVB-S2 normal codes it moves FER 1e-2
-    0.05-0.2 dB lower than the tuned offset min-sum it replaced (tables in
+    offsets and factor 1 this is offset min-sum (the rule for codes without tuned settings). On
+    the DVB-S2 normal codes it moves FER 1e-2 0.05-0.2 dB lower than the tuned offset min-sum
+    it replaced (tables in
     ``modem/fec/data/ldpc_tuning.csv`` and ``modem/dvbs2/data/measured_thresholds.csv``); the
     per-row work is done once per row, so the throughput is that of offset min-sum.
 
