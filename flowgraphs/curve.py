@@ -169,6 +169,13 @@ class CurveAuthenticator:
         except zmq.ContextTerminated:
             pass
         finally:
+            # close() releases an inproc endpoint asynchronously (in libzmq's reaper thread), so
+            # a new handler started right after stop() could find it still bound: unbind first,
+            # which the context applies before returning.
+            try:
+                sock.unbind(ZAP_ENDPOINT)
+            except zmq.ZMQError:
+                pass
             sock.close(linger=0)
             self._socket = None
 
