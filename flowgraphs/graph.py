@@ -33,6 +33,13 @@ The sending side binds, as GNU Radio's zeromq sinks do, unless ``bind = "to"``. 
 ``from`` or only ``to`` leads outside the graph (to a GNU Radio flowgraph, say) and needs an
 ``endpoint``; ``tagged = false`` drops the gr-zeromq tag header (``pass_tags=False``).
 
+An optional ``[security]`` table (:data:`SECURITY_PARAMS`) sets CurveZMQ on the links and the
+bus (``curve``: "auto", the default, is on for tcp:// and off for ipc:// and inproc://; a link
+may say ``curve = true/false`` itself; links to the outside of the graph are off unless they say
+``curve = true`` and give the peer's ``peer_key``), where the stages' key pairs come from
+(``key_dir``, pairs made with ``marslink keys create NAME``; default: fresh pairs per run in the
+run folder, mode 0600) and SDLS frame protection of the user frames (``sdls_key_file``).
+
 :func:`load_graph` checks everything it can before anything starts: an error names the file,
 the stage and the key. :class:`Runner` runs a graph either with one process per stage
 (``mode="process"``, the default: stages started as ``python -m flowgraphs.stage``, restarted
@@ -111,8 +118,27 @@ RUN_PARAMS = {
     "wall_limit_s": Param(0.0, float, "stop the run after this wall time (0: none)", lo=0.0, unit="s"),
 }
 
-_TOP_KEYS = ("graph", "link", "run", "stages", "connect")
-_CONNECT_KEYS = ("from", "to", "endpoint", "bind", "tagged", "hwm")
+#: The ``[security]`` table: link authentication and frame protection.
+SECURITY_PARAMS = {
+    "curve": Param(
+        "auto",
+        (str, bool),
+        "CurveZMQ on links between stages and on the bus: true, false or 'auto' (on for tcp://)",
+        choices=("auto", True, False),
+    ),
+    "key_dir": Param(
+        "",
+        str,
+        "directory of `marslink keys` pairs named after the stages ('': fresh keys for each run)",
+    ),
+    "sdls_key_file": Param("", str, "SDLS AES-256 key file: protect every user frame ('': off)"),
+    "sdls_spi": Param(1, int, "SDLS security parameter index", lo=0, hi=0xFFFF),
+    "sdls_encrypt": Param(True, bool, "SDLS: encrypt and authenticate (false: authenticate only)"),
+    "sdls_window": Param(1024, int, "SDLS anti-replay window", lo=1, hi=1 << 20, unit="frames"),
+}
+
+_TOP_KEYS = ("graph", "link", "run", "security", "stages", "connect")
+_CONNECT_KEYS = ("from", "to", "endpoint", "bind", "tagged", "hwm", "curve", "peer_key")
 
 
 @dataclass
@@ -125,6 +151,8 @@ class Link:
     bind: str = "from"
     tagged: bool = True
     hwm: int = 16
+    curve: bool | None = None
+    peer_key: str = ""
 
 
 @dataclass
@@ -141,6 +169,8 @@ class Graph:
     stages : dict of str -> (type, params)
         Params checked, defaults filled in.
     links : list of Link
+    security : dict
+        Checked ``[security]`` table.
     """
 
     source: str
@@ -150,6 +180,7 @@ class Graph:
     run: dict
     stages: dict
     links: list = field(default_factory=list)
+    security: dict = field(default_factory=dict)
 
     def stage_type(self, name: str) -> str:
         """Type of stage ``name``."""
@@ -217,7 +248,7 @@ def _apply_override(table: dict, item: str, where: str) -> None:
     except tomllib.TOMLDecodeError:
         value = text.strip()
     head, k = parts
-    if head in ("link", "run", "graph"):
+    if head in ("link", "run", "graph", "security"):
         sub = table.setdefault(head, {})
         if not isinstance(sub, dict):
             raise ConfigError(f"{where}: override {item!r}: [{head}] must be a table; got {sub!r}")
@@ -262,6 +293,19 @@ def check_graph(table: dict, where: str = "<table>") -> Graph:
     name = meta.get("name", Path(where).stem if where != "<table>" else "graph")
     link = _check_table(_as_table(table.get("link", {}), f"{where}: [link]"), LINK_PARAMS, f"{where}: [link]")
     run = _check_table(_as_table(table.get("run", {}), f"{where}: [run]"), RUN_PARAMS, f"{where}: [run]")
+    security = _check_table(
+        _as_table(table.get("security", {}), f"{where}: [security]"), SECURITY_PARAMS, f"{where}: [security]"
+    )
+    for k in ("sdls_key_file", "key_dir"):  # '~' from --set or a TOML file means the home folder
+        if isinstance(security.get(k), str) and security[k].startswith("~"):
+            security[k] = os.path.expanduser(security[k])
+    if security["sdls_key_file"]:
+        from flowgraphs.keys import load_sdls_key
+
+        try:
+            load_sdls_key(security["sdls_key_file"])
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{where}: [security]: key 'sdls_key_file': {e}") from None
     raw_stages = _as_table(table.get("stages", {}), f"{where}: [stages]")
     if not raw_stages:
         raise ConfigError(f"{where}: [stages]: a flowgraph needs at least one stage")
@@ -286,7 +330,7 @@ def check_graph(table: dict, where: str = "<table>") -> Graph:
         if s not in stages:
             raise ConfigError(f"{where}: [run]: key 'until': no stage {s!r}; stages: {', '.join(stages)}")
     links = _check_links(table.get("connect", []), stages, where)
-    g = Graph(where, name, meta.get("description", ""), link, run, stages, links)
+    g = Graph(where, name, meta.get("description", ""), link, run, stages, links, security)
     for sname, (stype, params) in stages.items():
         check = getattr(stage_class(stype), "check_params", None)
         if check is not None:
@@ -347,6 +391,22 @@ def _check_links(raw, stages: dict, where: str) -> list[Link]:
         if not isinstance(tagged, bool):
             raise ConfigError(f"{cw}: key 'tagged': must be true or false; got {tagged!r}")
         hwm = Param(16, int, "", lo=1, hi=1 << 20).check(c.get("hwm", 16), f"{cw}: key 'hwm'")
+        curve = c.get("curve")
+        if curve is not None and not isinstance(curve, bool):
+            raise ConfigError(f"{cw}: key 'curve': must be true or false; got {curve!r}")
+        peer_key = c.get("peer_key", "")
+        if peer_key:
+            from flowgraphs.curve import z85_key
+
+            try:
+                peer_key = z85_key(peer_key, "peer_key").decode()
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"{cw}: key 'peer_key': {e}") from None
+        if curve and (src is None or dst is None) and not peer_key:
+            raise ConfigError(
+                f"{cw}: key 'peer_key': a CurveZMQ link to the outside of the graph needs the peer's "
+                "public key (40 Z85 characters)"
+            )
         if src and dst:
             k_src = stage_class(stages[src[0]][0]).OUTPUTS[src[1]].kind
             k_dst = stage_class(stages[dst[0]][0]).INPUTS[dst[1]].kind
@@ -356,7 +416,7 @@ def _check_links(raw, stages: dict, where: str) -> list[Link]:
             fed[dst] = fed.get(dst, 0) + 1
             if fed[dst] > 1:
                 raise ConfigError(f"{cw}: key 'to': input {c['to']} is already fed by another link")
-        links.append(Link(src, dst, endpoint, bind, tagged, hwm))
+        links.append(Link(src, dst, endpoint, bind, tagged, hwm, curve, peer_key))
     return links
 
 
@@ -370,8 +430,45 @@ def _free_tcp_port() -> int:
         return s.getsockname()[1]
 
 
-def stage_specs(graph: Graph, transport: str, run_dir: str, out_dir: str, bus: tuple[str, str]) -> dict:
-    """One StageSpec per stage with concrete endpoints (for ``transport`` ipc, tcp or inproc)."""
+def link_uses_curve(graph: Graph, ln: Link, address: str) -> bool:
+    """Whether link ``ln`` at ``address`` runs CurveZMQ.
+
+    The link's own ``curve`` if given, else the ``[security] curve`` setting, where "auto" means
+    on for tcp:// (and other network) endpoints and off for ipc:// and inproc://. A link to the
+    outside of the graph (a GNU Radio zeromq block, which has no CURVE support) is off unless the
+    link says ``curve = true`` and gives the peer's public key.
+    """
+    from flowgraphs.curve import curve_enabled
+
+    if ln.src is None or ln.dst is None:
+        return bool(ln.curve)
+    setting = ln.curve
+    if setting is None:
+        mode = graph.security.get("curve", "auto")
+        setting = None if mode == "auto" else bool(mode)
+    return curve_enabled(address, setting)
+
+
+def bus_uses_curve(graph: Graph, transport: str) -> bool:
+    """Whether the bus runs CurveZMQ: per ``[security] curve``, "auto" on for the tcp transport."""
+    mode = graph.security.get("curve", "auto")
+    return transport == "tcp" if mode == "auto" else bool(mode) and transport != "inproc"
+
+
+def stage_specs(
+    graph: Graph,
+    transport: str,
+    run_dir: str,
+    out_dir: str,
+    bus: tuple[str, str],
+    keyring=None,
+) -> dict:
+    """One StageSpec per stage with concrete endpoints (for ``transport`` ipc, tcp or inproc).
+
+    ``keyring`` (a :class:`Keyring`) gives the stages' CurveZMQ keys; it is needed when a link or
+    the bus uses CurveZMQ (:func:`link_uses_curve`). Each stage's state folder is
+    ``run_dir/state/NAME`` (journals that survive a restart of the stage).
+    """
     peers = {n: {"type": t, "params": p} for n, (t, p) in graph.stages.items()}
     specs = {
         n: StageSpec(
@@ -384,6 +481,8 @@ def stage_specs(graph: Graph, transport: str, run_dir: str, out_dir: str, bus: t
             peers=peers,
             out_dir=out_dir,
             outputs={port: [] for port in stage_class(t).OUTPUTS},
+            state_dir=os.path.join(run_dir, "state", n),
+            security=_stage_security(graph, n, keyring),
         )
         for n, (t, p) in graph.stages.items()
     }
@@ -397,11 +496,83 @@ def stage_specs(graph: Graph, transport: str, run_dir: str, out_dir: str, bus: t
             addr = f"tcp://127.0.0.1:{_free_tcp_port()}"
         else:
             addr = f"inproc://{run_id}/l{i}"
+        src_sec, dst_sec = {}, {}
+        if link_uses_curve(graph, ln, addr):
+            if keyring is None:
+                raise ConfigError(f"{graph.source}: link {i + 1} uses CurveZMQ: the stages need keys")
+            src_pub = keyring.public(ln.src[0]) if ln.src else ln.peer_key
+            dst_pub = keyring.public(ln.dst[0]) if ln.dst else ln.peer_key
+            server_is_src = ln.bind == "from"
+            server_pub = src_pub if server_is_src else dst_pub
+            client_pub = dst_pub if server_is_src else src_pub
+            server = {"curve": True, "role": "server", "allowed": [client_pub]}
+            client = {"curve": True, "role": "client", "server_key": server_pub}
+            src_sec, dst_sec = (server, client) if server_is_src else (client, server)
         if ln.src is not None:
-            specs[ln.src[0]].outputs[ln.src[1]].append(Endpoint(addr, ln.bind == "from", ln.tagged, ln.hwm))
+            specs[ln.src[0]].outputs[ln.src[1]].append(
+                Endpoint(addr, ln.bind == "from", ln.tagged, ln.hwm, src_sec)
+            )
         if ln.dst is not None:
-            specs[ln.dst[0]].inputs[ln.dst[1]] = Endpoint(addr, ln.bind == "to", ln.tagged, ln.hwm)
+            specs[ln.dst[0]].inputs[ln.dst[1]] = Endpoint(addr, ln.bind == "to", ln.tagged, ln.hwm, dst_sec)
     return specs
+
+
+def _stage_security(graph: Graph, name: str, keyring) -> dict:
+    sec = {k: v for k, v in graph.security.items() if k.startswith("sdls_")}
+    if sec.get("sdls_key_file"):
+        sec["sdls_key_file"] = os.path.abspath(sec["sdls_key_file"])
+    if keyring is not None:
+        sec["curve_secret_file"] = str(keyring.secret_file(name))
+        if keyring.bus_key:
+            sec["bus_server_key"] = keyring.bus_key
+    return sec
+
+
+class Keyring:
+    """The CurveZMQ key pairs of a run's stages (and of the runner, which hosts the bus).
+
+    With ``key_dir`` the pairs are read from ``marslink keys`` files named after the stages
+    (``NAME.key_secret``); without it a fresh pair per stage is made for the run in
+    ``run_dir/keys`` (mode 0700, secret files 0600), removed with the run folder. Only public
+    keys travel in the stage specs; each stage reads its own secret file.
+    """
+
+    def __init__(self, names, run_dir: str, key_dir: str = ""):
+        from flowgraphs import keys
+
+        self.dir = Path(key_dir) if key_dir else Path(run_dir) / "keys"
+        self.pairs = {}
+        self.bus_key = ""
+        for n in [*names, "runner"]:
+            if key_dir and n != "runner":
+                try:
+                    pair = keys.load_curve_keypair(n, self.dir)
+                except (OSError, ValueError) as e:
+                    raise ConfigError(
+                        f"[security] key_dir: no usable key pair for stage {n!r} ({e}); "
+                        f"create it with: marslink keys create {n} --dir {key_dir}"
+                    ) from None
+                self.pairs[n] = (pair, self.dir / (n + keys.SECRET_SUFFIX))
+            else:
+                d = Path(run_dir) / "keys"
+                pair = keys.create_curve_keypair(n, d, overwrite=True)
+                self.pairs[n] = (pair, d / (n + keys.SECRET_SUFFIX))
+
+    def public(self, name: str) -> str:
+        """Z85 public key of stage ``name``."""
+        return self.pairs[name][0].public.decode()
+
+    def secret_file(self, name: str) -> Path:
+        """Path of the secret key file of stage ``name``."""
+        return self.pairs[name][1]
+
+    def pair(self, name: str):
+        """The key pair of ``name`` (the runner's: ``"runner"``)."""
+        return self.pairs[name][0]
+
+    def publics(self) -> list[str]:
+        """Every public key (the stages' and the runner's)."""
+        return [p.public.decode() for p, _ in self.pairs.values()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,6 +612,8 @@ class RunResult:
     out_dir : str
     problems : list of str
         Why ``status`` is not 0 (also added to the monitor's report as ``problems``).
+    bus_security : dict
+        CurveZMQ on the bus (``curve``, handshakes ``accepted`` and ``refused``).
     """
 
     status: int
@@ -449,6 +622,7 @@ class RunResult:
     reason: str
     out_dir: str
     problems: list = field(default_factory=list)
+    bus_security: dict = field(default_factory=dict)
 
     def summary(self, name: str) -> dict:
         """Final summary of stage ``name`` ({} when it left none)."""
@@ -514,8 +688,18 @@ class Runner:
         run_dir = tempfile.mkdtemp(prefix="mlk-")
         if self.out_dir:
             os.makedirs(self.out_dir, exist_ok=True)
+        self.keyring = None
+        if self._needs_keys():
+            try:
+                self.keyring = Keyring(list(self.records), run_dir, self.graph.security.get("key_dir", ""))
+            except ConfigError:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+        self._bus_curve = bus_uses_curve(self.graph, self.transport)
+        if self._bus_curve:
+            self.keyring.bus_key = self.keyring.public("runner")
         bus = self._start_bus(run_dir)
-        self._specs = stage_specs(self.graph, self.transport, run_dir, self.out_dir, bus)
+        self._specs = stage_specs(self.graph, self.transport, run_dir, self.out_dir, bus, self.keyring)
         self._run_dir = run_dir
         old = self._install_signals()
         reason = "done"
@@ -556,14 +740,41 @@ class Runner:
                 report = ((rec.summary or {}).get("summary") or {}).get("report")
                 if isinstance(report, dict):
                     report["problems"] = problems
-        return RunResult(status, self.records, wall, reason, self.out_dir, problems)
+        bus_sec = getattr(self, "_final_bus_security", {"curve": False, "accepted": 0, "refused": 0})
+        return RunResult(status, self.records, wall, reason, self.out_dir, problems, bus_sec)
+
+    def _needs_keys(self) -> bool:
+        """Whether any link or the bus will use CurveZMQ (then every stage gets a key pair)."""
+        g = self.graph
+        if bus_uses_curve(g, self.transport) or any(ln.curve for ln in g.links):
+            return True
+        if g.security.get("curve") is False or self.transport == "inproc":
+            return False
+        return self.transport == "tcp" or any(
+            ln.endpoint and ln.src and ln.dst and link_uses_curve(g, ln, ln.endpoint) for ln in g.links
+        )
+
+    @property
+    def bus_security(self) -> dict:
+        """CurveZMQ on the bus: handshakes accepted and refused by the runner's proxy sockets."""
+        counters = getattr(self, "_bus_handshakes", [])
+        for hc in counters:
+            try:
+                hc.drain(0)
+            except zmq.ZMQError:
+                pass
+        return {
+            "curve": bool(getattr(self, "_bus_curve", False)),
+            "accepted": sum(hc.succeeded for hc in counters),
+            "refused": sum(hc.failed for hc in counters),
+        }
 
     def _byte_problems(self) -> list[str]:
         """Lost bytes or inconsistent accounting ([] when none, or no tx and sink to account).
 
         From the monitor's report, or else from the transmitter's and the sink's summaries.
         """
-        from flowgraphs.report import byte_problems
+        from flowgraphs.report import byte_accounts, byte_problems
 
         summ = {n: (r.summary or {}).get("summary") or {} for n, r in self.records.items()}
         for s in summ.values():
@@ -574,15 +785,7 @@ class Runner:
         sinks = [summ[n] for n, r in self.records.items() if r.type == "sink" and summ[n]]
         if len(txs) != 1 or len(sinks) != 1:
             return []
-        tx, sk = txs[0], sinks[0]
-        b = {
-            "offered": int(tx["bytes_offered"]),
-            "delivered": int(sk.get("delivered_bytes", 0)),
-            "held_tx_queue": int(tx["held_bytes"]),
-            "held_sink": int(sk.get("held_bytes", 0)),
-        }
-        b["lost"] = b["offered"] - b["delivered"] - b["held_tx_queue"] - b["held_sink"]
-        return byte_problems(b)
+        return byte_problems(byte_accounts(txs[0], sinks[0]))
 
     # -- bus
 
@@ -599,9 +802,17 @@ class Runner:
             pub_addr, sub_addr = (f"tcp://127.0.0.1:{_free_tcp_port()}" for _ in range(2))
         xsub = ctx.socket(zmq.XSUB)
         xsub.rcvhwm = 0
-        xsub.bind(pub_addr)
         xpub = ctx.socket(zmq.XPUB)
         xpub.sndhwm = 0
+        self._bus_handshakes = []
+        if self._bus_curve:
+            from flowgraphs.curve import HandshakeCounter, authenticator_for, make_curve_server
+
+            auth = authenticator_for(ctx)
+            for s in (xsub, xpub):
+                make_curve_server(s, self.keyring.pair("runner"), self.keyring.publics(), authenticator=auth)
+                self._bus_handshakes.append(HandshakeCounter(s))
+        xsub.bind(pub_addr)
         xpub.bind(sub_addr)
         ctl_addr = f"inproc://bus-ctl-{id(self)}"
         ctl = ctx.socket(zmq.PAIR)
@@ -623,10 +834,15 @@ class Runner:
         self._proxy.start()
         self._sub = ctx.socket(zmq.SUB)
         self._sub.rcvhwm = 0
+        self._pub = ctx.socket(zmq.PUB)
+        if self._bus_curve:
+            from flowgraphs.curve import make_curve_client
+
+            for s in (self._sub, self._pub):
+                make_curve_client(s, self.keyring.pair("runner"), self.keyring.bus_key)
         self._sub.connect(sub_addr)
         for t in ("stage.", "mon.progress"):
             self._sub.subscribe(t.encode())
-        self._pub = ctx.socket(zmq.PUB)
         self._pub.connect(pub_addr)
         self._writer = wire.MessageWriter("runner")
         time.sleep(0.05)  # let the runner's own subscription reach the proxy
@@ -638,8 +854,20 @@ class Runner:
         except zmq.ZMQError:
             pass
         self._proxy.join(timeout=2)
+        self._final_bus_security = self.bus_security
+        for hc in self._bus_handshakes:
+            hc.close()
+        self._bus_handshakes = []
         for s in (self._sub, self._pub, self._bus_ctl):
             s.close(linger=0)
+        specs = getattr(self, "_specs", {}).values()
+        if self._bus_curve or any(s.security.get("curve_secret_file") for s in specs):
+            from flowgraphs.curve import _registry, _registry_lock
+
+            with _registry_lock:
+                auth = _registry.get(id(self._ctx))
+            if auth is not None and auth.context is self._ctx:
+                auth.stop()
         if any(r.running for r in self.records.values()):
             self._ctx.destroy(linger=0)  # a stage thread that would not stop
         else:

@@ -196,16 +196,8 @@ def compute_report(rec: RunRecorder, link: dict, stages: dict, peers: dict) -> d
     }
 
     # bytes
-    offered = int(txs.get("bytes_offered", 0))
-    delivered = int(sks.get("delivered_bytes", 0))
-    tx_held = int(txs.get("held_bytes", 0))
-    sink_held = int(sks.get("held_bytes", 0))
     rep["bytes"] = {
-        "offered": offered,
-        "delivered": delivered,
-        "held_tx_queue": tx_held,
-        "held_sink": sink_held,
-        "lost": offered - delivered - tx_held - sink_held,
+        **byte_accounts(txs, sks),
         "corrupt_frames": int(sks.get("corrupt", 0)),
         "duplicate_frames": int(sks.get("duplicates", 0)),
         "verified": bool(sks.get("verified", False)),
@@ -326,7 +318,36 @@ def compute_report(rec: RunRecorder, link: dict, stages: dict, peers: dict) -> d
         "policy": acm_params.get("policy"),
     }
     rep["end_reason"] = txs.get("end_reason", "")
+    rep["security"] = security_report(stages)
     return rep
+
+
+_CONTROL_REASONS = ("replay", "stale_epoch", "too_many_senders", "invalid")
+_SDLS_KEYS = ("frames_ok", "rejected", "replay", "too_old", "auth_failed", "truncated", "bad_spi")
+
+
+def security_report(stages: dict) -> dict:
+    """What the run refused: CurveZMQ peers, replayed commands, SDLS frames; and the spill.
+
+    ``stages``: name -> {"summary", "security", "control"} (final summaries).
+    """
+    curve_links = refused = 0
+    control_rejected = 0
+    for s in stages.values():
+        sec = s.get("security") or {}
+        curve_links += int(sec.get("curve_links", 0))
+        refused += int(sec.get("refused", 0))
+        ctl = s.get("control") or {}
+        control_rejected += sum(int(ctl.get(k, 0)) for k in _CONTROL_REASONS)
+    out = {"curve_links": curve_links, "peers_refused": refused, "control_rejected": control_rejected}
+    for s in stages.values():
+        summ = s.get("summary") or {}
+        if isinstance(summ.get("sdls"), dict) and "rejected" in summ["sdls"]:
+            out["sdls"] = {k: summ["sdls"].get(k, 0) for k in _SDLS_KEYS}
+        if "spilled_bytes" in summ:
+            out["spilled_bytes"] = int(summ["spilled_bytes"])
+            out["spill_peak_bytes"] = int(summ.get("spill_peak_bytes", 0))
+    return out
 
 
 def _match_frames(tx_off, rx_off, rx_mc, rx_ok, tol: float, slip: float = 0.0) -> np.ndarray:
@@ -388,6 +409,40 @@ def _nan(o):
     return o
 
 
+def byte_accounts(txs: dict, sks: dict) -> dict:
+    """Offered, delivered, held and lost bytes from the transmitter's and the sink's summaries.
+
+    The sink delivers in order, so delivered bytes are the stream's first ``delivered`` bytes.
+    Bytes the transmitter still holds below that point were delivered while their
+    acknowledgment was on its way when the run stopped (``acked_in_flight``): they count as
+    delivered, not held. Bytes both ends hold (a frame the sink keeps beyond a hole, not yet
+    acknowledged) count once, as held at the sink. Without byte ranges in the summaries (an
+    older stage) the plain counts are used.
+    """
+    offered = int(txs.get("bytes_offered", 0))
+    delivered = int(sks.get("delivered_bytes", 0))
+    tx_held = int(txs.get("held_bytes", 0))
+    sink_held = int(sks.get("held_bytes", 0))
+    in_flight = 0
+    tx_r, sk_r = txs.get("held_ranges"), sks.get("held_ranges")
+    if isinstance(tx_r, list) and isinstance(sk_r, list):
+        beyond = [(max(int(lo), delivered), int(hi)) for lo, hi in tx_r if int(hi) > delivered]
+        sink = [(max(int(lo), delivered), int(hi)) for lo, hi in sk_r if int(hi) > delivered]
+        both = sum(max(0, min(h1, h2) - max(l1, l2)) for l1, h1 in beyond for l2, h2 in sink)
+        tx_beyond = sum(hi - lo for lo, hi in beyond)
+        in_flight = tx_held - tx_beyond + both
+        tx_held = tx_beyond - both
+    return {
+        "offered": offered,
+        "delivered": delivered,
+        "held_tx_queue": tx_held,
+        "held_tx_spill": int(txs.get("spill_pending_bytes", 0)),
+        "held_sink": sink_held,
+        "acked_in_flight": in_flight,
+        "lost": offered - delivered - tx_held - sink_held,
+    }
+
+
 def byte_problems(b: dict) -> list[str]:
     """What is wrong with a run's byte accounting (``report["bytes"]``); [] when nothing is.
 
@@ -434,8 +489,17 @@ def format_report(rep: dict, restarts: dict | None = None, wall_s: float | None 
         "",
         row("bytes offered", f"{b['offered']:,}"),
         row("bytes delivered", f"{b['delivered']:,}", "in order" + checked),
-        row("held in TX queue", f"{b['held_tx_queue']:,}"),
+        row(
+            "held in TX queue",
+            f"{b['held_tx_queue']:,}",
+            f"{b['held_tx_spill']:,} of them waiting on disk (spill)" if b.get("held_tx_spill") else "",
+        ),
         row("held at sink", f"{b['held_sink']:,}"),
+        *(
+            [row("ack in flight", f"{b['acked_in_flight']:,}", "delivered, still queued at TX")]
+            if b.get("acked_in_flight")
+            else []
+        ),
         row("bytes lost", f"{b['lost']:,}"),
         "",
     ]
@@ -443,6 +507,17 @@ def format_report(rep: dict, restarts: dict | None = None, wall_s: float | None 
         lines[1:1] = ["", "  RUN FAILED: " + "; ".join(rep["problems"])]
     f = rep["frames"]
     fer = f["fer"]
+    sec = rep.get("security") or {}
+    if sec.get("curve_links") or sec.get("sdls") or sec.get("peers_refused") or sec.get("control_rejected"):
+        note = f"on {sec.get('curve_links', 0)} link ends" if sec.get("curve_links") else "CurveZMQ off"
+        lines.append(row("peers refused", f"{sec.get('peers_refused', 0):,}", note))
+        lines.append(row("commands refused", f"{sec.get('control_rejected', 0):,}", "replayed or stale"))
+        if sec.get("sdls"):
+            sd = sec["sdls"]
+            why = f"of {sd['frames_ok'] + sd['rejected']:,} (replay {sd['replay'] + sd['too_old']}, "
+            why += f"MAC {sd['auth_failed']}, truncated {sd['truncated']}, SPI {sd['bad_spi']})"
+            lines.append(row("SDLS frames refused", f"{sd['rejected']:,}", why))
+        lines.append("")
     lines.append(row("PLFRAMEs sent", f"{f['plframes']:,}", f"({f['data']:,} data, {f['dummy']:,} dummy)"))
     if math.isfinite(fer):
         why = f"({f['failed']} failed + {f['unobserved']} unseen of {f['checked']:,})"

@@ -28,7 +28,15 @@ Bus
     Telemetry and control go over a PUB/SUB bus hosted by the runner (an XSUB/XPUB proxy):
     :meth:`Stage.publish` sends ``(topic, dict)``, the topics in ``SUBSCRIBE`` arrive in
     :meth:`Stage.on_bus`. The runner stops a stage with a ``ctl.stop`` message; SIGINT and
-    SIGTERM do the same in a stage process.
+    SIGTERM do the same in a stage process. Topics in ``CONTROL_TOPICS`` (and ``ctl.stop``) are
+    commands: each is applied once and in order per sender and topic, a replayed or older one is
+    refused and counted (``control`` in the stats and summary).
+Security
+    A link whose :class:`Endpoint` has ``security["curve"]`` runs CurveZMQ (the runner decides
+    which, :func:`flowgraphs.graph.link_uses_curve`, and gives each stage a key pair): the
+    binding side is the CURVE server and accepts only the peer keys it was given; every refused
+    handshake (a plaintext peer, an unknown key) is counted (``security`` in the stats and
+    summary). The bus runs CurveZMQ too when ``security["bus_server_key"]`` is set.
 Accounting
     Every input refuses malformed, oversized and out-of-order messages (counted per port in
     ``self.wire_stats``) and goes on. Every stage publishes its counters on ``stage.stats``
@@ -175,6 +183,13 @@ class StageSpec:
         parameters there).
     out_dir : str
         Where a stage may write files (plots, captures), "" for none.
+    state_dir : str
+        A folder of this stage that outlives its process (journals a restarted stage restores
+        from), "" for none. Kept across restarts, removed with the run.
+    security : dict
+        ``curve_secret_file`` (this stage's CurveZMQ key pair), ``bus_server_key`` (the bus
+        proxy's public key when the bus runs CurveZMQ) and the ``[security]`` table's ``sdls_*``
+        settings.
     """
 
     name: str
@@ -188,6 +203,8 @@ class StageSpec:
     epoch: int = 0
     peers: dict = field(default_factory=dict)
     out_dir: str = ""
+    state_dir: str = ""
+    security: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         """Serialize (endpoints as dicts)."""
@@ -235,6 +252,10 @@ class Stage:
     SUBSCRIBE: tuple[str, ...] = ()
     #: The runner stops these stages after all others (the monitor: it collects their summaries).
     STOP_LAST = False
+    #: Subscribed topics that are commands (applied once, in order): their messages pass the
+    #: control anti-replay check (:mod:`flowgraphs.control_seq`) and refusals are counted in
+    #: ``control`` of the stats and summary. ``ctl.stop`` always is one.
+    CONTROL_TOPICS: tuple[str, ...] = ()
     #: Largest accepted message on a non-IQ input, bytes, and IQ message, samples.
     MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
     MAX_IQ_SAMPLES = wire.MAX_IQ_SAMPLES
@@ -246,6 +267,7 @@ class Stage:
         self.p = SimpleNamespace(**spec.params)
         self.link = SimpleNamespace(**spec.link)
         self._ctx = context or zmq.Context.instance()
+        self._own_ctx = context is None
         self._stop = threading.Event()
         self._finished = False
         self.wire_stats: dict[str, wire.WireStats] = {port: wire.WireStats() for port in spec.inputs}
@@ -263,6 +285,14 @@ class Stage:
         self._in_socks: dict[str, zmq.Socket] = {}
         self._out_socks: dict[str, zmq.Socket] = {}
         self._pub = self._sub = None
+        from flowgraphs.control_seq import ControlSequenceChecker
+
+        self._control = ControlSequenceChecker(max_senders=256)
+        self._control_topics = frozenset((*self.CONTROL_TOPICS, TOPIC_CTL))
+        self._curve_pair = None
+        self._curve_domains: list[str] = []
+        self._handshakes: list = []
+        self._auth = None
 
     # ------------------------------------------------------------------ hooks for subclasses
 
@@ -294,11 +324,57 @@ class Stage:
         """Called once after the loop, before the sockets close."""
 
     def configure_socket(self, sock: zmq.Socket, ep: Endpoint) -> None:
-        """Set up a link socket before it binds or connects (the hook for link security).
+        """Set up a link socket before it binds or connects: CurveZMQ when ``ep.security`` asks.
 
-        Called for every stream socket with its :class:`Endpoint`; the base class does nothing
-        with ``ep.security``.
+        Called for every stream socket with its :class:`Endpoint`. With ``security["curve"]``
+        the socket is a CURVE server (``role`` "server": accepts only the public keys in
+        ``allowed``, counts every refused handshake) or a client (talks only to the holder of
+        ``server_key``), with this stage's key pair (``spec.security["curve_secret_file"]``).
         """
+        sec = ep.security or {}
+        if not sec.get("curve"):
+            return
+        from flowgraphs import curve
+
+        pair = self._keypair()
+        if sec.get("role") == "server":
+            if self._auth is None:
+                self._auth = curve.authenticator_for(self._ctx)
+            domain = curve.make_curve_server(sock, pair, sec.get("allowed", []), authenticator=self._auth)
+            self._curve_domains.append(domain)
+            self._handshakes.append(curve.HandshakeCounter(sock))
+        else:
+            curve.make_curve_client(sock, pair, sec["server_key"])
+
+    def _keypair(self):
+        """The stage's CurveZMQ key pair, read once from its secret file."""
+        if self._curve_pair is None:
+            from flowgraphs.keys import load_curve_keypair
+
+            path = self.spec.security.get("curve_secret_file", "")
+            if not path:
+                raise ConfigError(f"stage {self.name!r}: a CurveZMQ link needs a key pair file")
+            self._curve_pair = load_curve_keypair(path)
+        return self._curve_pair
+
+    def security_stats(self) -> dict:
+        """CurveZMQ handshakes on this stage's server sockets: accepted and refused (by cause)."""
+        for hc in self._handshakes:
+            try:
+                hc.drain(0)
+            except zmq.ZMQError:
+                pass
+        hs = self._handshakes
+        return {
+            "curve_links": sum(
+                1 for e in [*self.spec.inputs.values(), *(x for v in self.spec.outputs.values() for x in v)]
+                if e.security.get("curve")
+            ),  # fmt: skip
+            "accepted": sum(h.succeeded for h in hs),
+            "refused": sum(h.failed for h in hs),
+            "refused_unknown_key": sum(h.failed_auth for h in hs),
+            "refused_protocol": sum(h.failed_protocol + h.failed_other for h in hs),
+        }
 
     # ------------------------------------------------------------------ API for subclasses
 
@@ -401,6 +477,8 @@ class Stage:
                     "status": status,
                     "summary": self.summary(),
                     "wire": self._wire_dict(),
+                    "control": self.control_stats(),
+                    "security": self.security_stats(),
                     "cpu_s": time.thread_time() - self._cpu0 if self._cpu0 is not None else 0.0,
                     "busy_s": self.busy_s,
                     "uptime_s": time.monotonic() - self.started,
@@ -431,25 +509,40 @@ class Stage:
                 (s.bind if ep.bind else s.connect)(ep.address)
                 socks.append(s)
             self._out_socks[port] = socks
+        bus_key = self.spec.security.get("bus_server_key", "")
         if self.spec.bus_pub:
             self._pub = ctx.socket(zmq.PUB)
             self._pub.sndhwm = 100_000
             self._pub.linger = 1000
+            if bus_key:
+                from flowgraphs.curve import make_curve_client
+
+                make_curve_client(self._pub, self._keypair(), bus_key)
             self._pub.connect(self.spec.bus_pub)
         if self.spec.bus_sub:
             self._sub = ctx.socket(zmq.SUB)
             self._sub.rcvhwm = 100_000
             self._sub.linger = 0
+            if bus_key:
+                from flowgraphs.curve import make_curve_client
+
+                make_curve_client(self._sub, self._keypair(), bus_key)
             self._sub.connect(self.spec.bus_sub)
             for topic in (*self.SUBSCRIBE, TOPIC_CTL):
                 self._sub.subscribe(topic.encode())
 
     def _close(self) -> None:
+        for hc in self._handshakes:
+            hc.close()
+        self._handshakes = []
         for s in [*self._in_socks.values(), *(x for v in self._out_socks.values() for x in v)]:
             s.close()
         for s in (self._pub, self._sub):
             if s is not None:
                 s.close()
+        if self._auth is not None and self._own_ctx:  # a process's own handler; a runner stops its own
+            self._auth.stop()
+            self._auth = None
 
     def _loop(self) -> None:
         self._cpu0 = time.thread_time()
@@ -534,7 +627,10 @@ class Stage:
             msg = wire.decode_message(parts[1], wire.MAX_JSON_BYTES + wire.HEADER_BYTES)
             if msg.kind != wire.KIND_JSON:
                 raise wire.WireError("malformed", "bus messages must be JSON objects")
-            self._bus_check.check(msg)
+            if topic in self._control_topics:
+                self._check_control(topic, msg)
+            else:
+                self._bus_check.check(msg)
         except wire.WireError as e:
             self._refused("bus", e.reason, str(e))
             return
@@ -552,6 +648,21 @@ class Stage:
             # a well-formed message with fields of the wrong type or range (e.g. an ack whose
             # "cum" is a string): refused like a malformed one, never a crash of the stage
             self._refused("bus", "malformed", f"topic {topic!r}: {type(e).__name__}: {e}")
+
+    def _check_control(self, topic: str, msg: wire.Message) -> None:
+        """Accept a command once and in order per (sender, topic), or raise WireError (counted)."""
+        from flowgraphs.control_seq import ControlRejected
+
+        try:
+            self._control.check(f"{msg.sender:08x}:{topic}", msg.seq, msg.epoch)
+        except ControlRejected as e:
+            reason = "stale_epoch" if e.reason == "stale_epoch" else "out_of_order"
+            raise wire.WireError(reason, f"control message on {topic!r}: {e}") from None
+        self.wire_stats["bus"].accepted += 1
+
+    def control_stats(self) -> dict:
+        """Commands accepted and refused by the control anti-replay check, by reason."""
+        return dict(self._control.counters)
 
     def _send(self, sock: zmq.Socket, parts, block: bool) -> bool:
         """Send, waiting while the link is full, serving the bus meanwhile; False if stopping."""
@@ -588,6 +699,8 @@ class Stage:
                 "cpu_s": time.thread_time() - self._cpu0 if self._cpu0 is not None else 0.0,
                 "counters": self.counters,
                 "wire": self._wire_dict(),
+                "control": self.control_stats(),
+                "security": self.security_stats(),
             },
         )
 

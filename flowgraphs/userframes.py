@@ -10,7 +10,7 @@ bytes  type   field
 ====== ====== ===============================================================
 4      bytes  sync marker 0x1ACFFC1D (the CCSDS attached sync marker)
 1      u8     version (1)
-1      u8     flags (0)
+1      u8     flags: bit 0 set when the payload is SDLS-protected (see below)
 2      u16    payload length L, bytes (1 .. 65535)
 8      u64    sequence number (per transmitter, from 0; retransmissions repeat it)
 8      u64    offset of the payload's first byte in the user byte stream
@@ -19,6 +19,11 @@ L      bytes  payload
 ====== ====== ===============================================================
 
 All integers little-endian; the overhead is :data:`OVERHEAD_BYTES` = 28 bytes per frame.
+
+With SDLS frame protection (``[security] sdls_key_file``) the payload field holds the protected
+payload (:mod:`modem.sdls`: SPI, sequence number, ciphertext, MAC; 26 bytes more) and flag bit 0
+is set; the MAC also covers the frame's sequence number and offset (:func:`sdls_aad`), so a
+protected payload cannot be moved to another place in the stream.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ _HEAD = struct.Struct("<4sBBHQQ")
 HEADER_BYTES = _HEAD.size  # 24
 OVERHEAD_BYTES = HEADER_BYTES + 4
 MAX_PAYLOAD = 0xFFFF
+FLAG_SDLS = 0x01  #: the payload is an SDLS-protected frame
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,15 @@ class UserFrame:
     seq: int
     offset: int
     payload: bytes
+    flags: int = 0
 
 
-def encode_user_frame(seq: int, offset: int, payload) -> bytes:
+def sdls_aad(seq: int, offset: int) -> bytes:
+    """Bytes the SDLS MAC covers besides the protected payload: the frame's seq and offset (16)."""
+    return struct.pack("<QQ", seq, offset)
+
+
+def encode_user_frame(seq: int, offset: int, payload, flags: int = 0) -> bytes:
     """Serialize one user frame (see the module notes).
 
     Raises
@@ -58,7 +70,9 @@ def encode_user_frame(seq: int, offset: int, payload) -> bytes:
     for name, v in (("seq", seq), ("offset", offset)):
         if not 0 <= v < 1 << 64:
             raise ValueError(f"{name} must be in 0..2**64-1; got {v}")
-    head = _HEAD.pack(SYNC, VERSION, 0, len(p), seq, offset)
+    if not 0 <= flags <= 0xFF:
+        raise ValueError(f"flags must be in 0..255; got {flags}")
+    head = _HEAD.pack(SYNC, VERSION, flags, len(p), seq, offset)
     crc = zlib.crc32(p, zlib.crc32(head[4:]))
     return head + p + struct.pack("<I", crc)
 
@@ -130,7 +144,7 @@ class UserFrameParser:
             pos = i
             if n - i < HEADER_BYTES:
                 break
-            _, version, _flags, length, seq, offset = _HEAD.unpack_from(buf, i)
+            _, version, flags, length, seq, offset = _HEAD.unpack_from(buf, i)
             if version != VERSION or not 1 <= length <= self.max_payload:
                 self.skipped_bytes += 1
                 pos = i + 1
@@ -146,7 +160,8 @@ class UserFrameParser:
                 pos = j
                 continue
             if self._crc_ok(buf, i, end):
-                out.append(UserFrame(seq, offset, bytes(memoryview(buf)[i + HEADER_BYTES : end - 4])))
+                payload = bytes(memoryview(buf)[i + HEADER_BYTES : end - 4])
+                out.append(UserFrame(seq, offset, payload, flags))
                 self.frames += 1
                 self.payload_bytes += length
                 pos = end

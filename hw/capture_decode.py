@@ -3,7 +3,8 @@
 The link configuration (frame size, pilots, roll-off, samples per symbol, scrambling code,
 stream type) comes from the recording's ``marslink:dvbs2`` global field when marslink made
 it, else from the caller. Samples go in chunks through ``Receiver.push_samples`` (the raw-IQ
-path), at the recording's pace or as fast as they decode; every frame gets a report, and
+path), at the recording's pace or as fast as they decode (long chunks, the receiver's decoding
+thread working on one chunk while the next is synchronized); every frame gets a report, and
 :func:`frame_table` prints them.
 """
 
@@ -13,6 +14,11 @@ import time
 from dataclasses import dataclass, field, fields
 
 from hw.captures import Capture, open_capture
+
+#: Samples per receiver call of an unpaced replay (131 ms at 2 MS/s).
+FAST_CHUNK = 1 << 18
+#: Samples per receiver call of a replay in real time (33 ms at 2 MS/s).
+PACED_CHUNK = 1 << 16
 
 #: LinkConfig fields a recording may carry in ``marslink:dvbs2``.
 LINK_FIELDS = ("frame", "pilots", "gold_code", "stream", "rolloff", "sps", "span", "ldpc_iterations")
@@ -89,10 +95,12 @@ class ReplayResult:
 def replay_decode(
     capture,
     config=None,
-    chunk: int = 1 << 16,
+    chunk: int | None = None,
     realtime: bool = False,
     speed: float = 1.0,
     workers: int = 1,
+    pipeline: bool = True,
+    receiver=None,
     **overrides,
 ) -> ReplayResult:
     """Replay a recording into a DVB-S2 receiver.
@@ -102,22 +110,37 @@ def replay_decode(
     capture : Capture or path
     config : LinkConfig or None
         Default: from the recording (:func:`link_config`) with ``overrides``.
-    chunk : int
-        Samples per ``push_samples`` call.
+    chunk : int or None
+        Samples per ``push_samples`` call. None: :data:`FAST_CHUNK` unpaced (a file replayed
+        as fast as it decodes has no latency to keep: longer calls let the LDPC decoder take
+        the frames of one code together, 64 lanes per pass), :data:`PACED_CHUNK` in real time.
     realtime : bool
         Pace the replay at ``speed`` x the recording's sample rate.
     workers : int
         LDPC decoder threads.
+    pipeline : bool
+        Decode in the receiver's background thread while the next chunk is synchronized (two
+        cores; the same bytes and reports as without).
+    receiver : Receiver, optional
+        A receiver to feed (e.g. one whose decoders are already built); ``config``, ``workers``
+        and ``pipeline`` are then its own. Default: a new one.
 
     Returns
     -------
     ReplayResult
+        ``elapsed_s`` times the loop: reading the samples, ``push_samples`` and the final
+        flush (the receiver's construction is not in it).
     """
     from modem.dvbs2.link import Receiver
 
     cap = capture if isinstance(capture, Capture) else open_capture(capture)
-    cfg = config if config is not None else link_config(cap, **overrides)
-    rx = Receiver(cfg, workers=workers)
+    if receiver is None:
+        cfg = config if config is not None else link_config(cap, **overrides)
+        rx = Receiver(cfg, workers=workers, pipeline=pipeline)
+    else:
+        rx, cfg = receiver, receiver.config
+    if chunk is None:
+        chunk = PACED_CHUNK if realtime else FAST_CHUNK
     out = bytearray()
     reports = []
     t0 = time.perf_counter()
@@ -126,6 +149,7 @@ def replay_decode(
         out += data
         reports += reps
     out += rx.flush()
+    reports += rx.flush_reports
     elapsed = time.perf_counter() - t0
     return ReplayResult(bytes(out), reports, len(cap), elapsed, cap.sample_rate_hz, cfg.sps)
 

@@ -255,6 +255,17 @@ class AcmPolicy:
 # the transmit queue (selective-repeat ARQ)
 
 
+def merge_ranges(spans) -> list[tuple[int, int]]:
+    """Sorted, merged [lo, hi) ranges from any iterable of (lo, hi) (empty ones dropped)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted((int(a), int(b)) for a, b in spans if b > a):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
 @dataclass
 class QueuedFrame:
     """A user frame held by :class:`TransmitQueue` until acknowledged.
@@ -361,6 +372,14 @@ class TransmitQueue:
     def held_bytes(self) -> int:
         """Payload bytes in the queue: waiting to be framed, to be sent, or unacknowledged."""
         return self._new_len + self._held_bytes
+
+    def held_ranges(self) -> list[tuple[int, int]]:
+        """Stream byte ranges [lo, hi) of everything :attr:`held_bytes` counts, merged, in order."""
+        frames = (*self._unacked.values(), *self._resend.values())
+        spans = [(f.offset, f.offset + len(f.payload)) for f in frames]
+        if self._new_len:
+            spans.append((self._new_offset, self._new_offset + self._new_len))
+        return merge_ranges(spans)
 
     @property
     def _new_len(self) -> int:

@@ -222,3 +222,62 @@ def test_queue_delivers_everything_over_a_lossy_link():
     assert bytes(delivered) == data
     assert q.empty and q.stats.bytes_acked == len(data)
     assert q.stats.frames_retransmitted > 0.2 * q.stats.frames_created
+
+
+# ---------------------------------------------------------------------------------------------
+# the channel truth the genie yardstick integrates (flowgraphs/stages/channel.py)
+
+
+def _channel_stage(start_s: float):
+    """A scenario channel stage (storm_pass) without sockets: what it sends and publishes is kept."""
+    from flowgraphs.graph import check_graph
+    from flowgraphs.stage import StageSpec
+    from flowgraphs.stages.channel import Channel
+
+    link = {"symbol_rate_hz": 2.5e6, "samples_per_symbol": 2, "scenario": "storm_pass", "time_scale": 20.0,
+            "start_s": start_s}  # fmt: skip
+    stages = {"ch": {"type": "channel", "model": "scenario"}}
+    g = check_graph({"graph": {"name": "t"}, "link": link, "stages": stages}, "t")
+    spec = StageSpec(name="ch", type="channel", params=g.stages["ch"][1], link=dict(g.link), inputs={},
+                     outputs={}, bus_pub="", bus_sub="", peers={})  # fmt: skip
+    st = Channel(spec)
+    st.published, st.sent = [], []
+    st.publish = lambda topic, body: st.published.append((topic, body))
+    st.send_iq = lambda port, y, tags=(): st.sent.append(y) is None
+    st.setup()
+    return st
+
+
+def test_channel_truth_is_what_it_applied_and_follows_the_timebase_after_a_restart():
+    """The channel stage publishes the scenario's Es/N0 at each chunk's start (within one 1 ms
+    update segment) and, when the stream starts again at offset 0 (a restarted transmitter: no
+    gap is reported), applies the scenario from the timebase's start again, not from where it was."""
+    from flowgraphs import wire
+    from modem.channel import load_scenario
+
+    st = _channel_stage(start_s=100.0)
+    sc = load_scenario("storm_pass")
+    n = 1 << 16
+    x = np.full(n, np.sqrt(0.5), np.complex64)
+    for k in [0, 1, 2, 3, 4, 0, 1, 2]:
+        st.on_iq("in", wire.IqChunk(offset=k * n, samples=x, tags=[]), 0)
+    truth = [b for topic, b in st.published if topic == "chan.truth"]
+    assert [b["offset"] for b in truth] == [k * n for k in [0, 1, 2, 3, 4, 0, 1, 2]]
+    for b in truth:
+        assert b["t_s"] == pytest.approx(100.0 + 20.0 * b["offset"] / 5e6)
+        # one update segment (1 ms of stream, 20 ms of pass) moves Es/N0 by far less than 0.01 dB
+        assert b["esn0_db"] == pytest.approx(float(sc.esn0_db(b["t_s"])), abs=0.01)
+    # the model runs on the timebase's clock: after the restart it is 3 chunks past t(0) = 100 s
+    assert st.scenario_channel.scenario_time_s == pytest.approx(st.tb.t_s(3 * n), abs=1e-9)
+    assert len(st.sent) == 8
+
+
+def test_channel_truth_is_null_while_the_link_is_down():
+    """Outside the pass the Es/N0 is null (JSON), never -inf."""
+    from flowgraphs import wire
+
+    st = _channel_stage(start_s=700.0)  # storm_pass ends at 692.7 s
+    st.on_iq("in", wire.IqChunk(offset=0, samples=np.zeros(4096, np.complex64), tags=[]), 0)
+    st.on_iq("in", wire.IqChunk(offset=4096, samples=np.zeros(4096, np.complex64), tags=[]), 0)
+    truth = [b for topic, b in st.published if topic == "chan.truth"]
+    assert len(truth) == 2 and all(b["esn0_db"] is None for b in truth)

@@ -75,6 +75,30 @@ def test_acm_storm_pass_decodes_and_follows_the_channel():
     assert "32APSK" in table and f"{len(result.reports)} frames: {len(result.reports) - len(bad)} ok" in table
 
 
+def _frame_rows(result):
+    return [(r.index, r.start, r.name, r.ok, r.ldpc_iterations, f"{r.esn0_db:.4f}") for r in result.reports]
+
+
+def test_replay_gives_the_same_frames_however_chunked_pipelined_or_warm():
+    """The fast replay (long chunks, decoding in the receiver's background thread) and a receiver
+    whose decoders are already built give exactly the frames of a plain one-chunk-at-a-time replay."""
+    from hw.capture_decode import FAST_CHUNK, PACED_CHUNK, link_config
+    from modem.dvbs2.link import Receiver
+
+    cap = open_capture(CAPTURES / "acm_storm_pass.sigmf-meta")
+    plain = replay_decode(cap, chunk=PACED_CHUNK // 2 + 123, pipeline=False)
+    assert plain.frames_ok >= 30
+    fast = replay_decode(cap)  # FAST_CHUNK, pipeline
+    assert FAST_CHUNK > PACED_CHUNK and fast.samples == len(cap) == plain.samples
+    assert fast.data == plain.data and _frame_rows(fast) == _frame_rows(plain)
+    built = Receiver(link_config(cap), pipeline=True)
+    replay_decode(cap, receiver=built)
+    warm = Receiver(link_config(cap), pipeline=True)
+    warm._decoders = built._decoders  # a receiver that decoded these codes before
+    again = replay_decode(cap, receiver=warm, chunk=1 << 20)
+    assert again.data == plain.data and _frame_rows(again) == _frame_rows(plain)
+
+
 @pytest.mark.parametrize("datatype", ["cf32_le", "ci16_le"])
 def test_write_read_round_trip(tmp_path, datatype):
     rng = np.random.default_rng(5)

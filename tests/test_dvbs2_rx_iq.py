@@ -262,6 +262,21 @@ def test_truncated_frame_is_reported_lost_at_flush():
     assert rx.stats.samples_dropped > 0
 
 
+def test_a_lone_apsk_frame_at_the_end_of_the_stream_decodes_at_flush():
+    """A first 16APSK frame waits for the next frame's header and pilots (its frequency alias):
+    with no next frame it comes out of flush, decided on its own data, not lost."""
+    cfg = LinkConfig()
+    iq, sent, lead = stream(cfg, ["16APSK 3/4", "16APSK 3/4"], seed=68)
+    y = impaired(iq, 13.0, seed=69, start=lead)
+    rx = Receiver(cfg)
+    data, reps = rx.push_samples(y)
+    assert data == b"" and reps == [] and rx.synchronizer.pending_start_sample() is not None
+    data += rx.flush()
+    assert [r.name for r in rx.flush_reports] == ["16APSK 3/4"] and rx.flush_reports[0].ok
+    assert rx.deframer.frames_lost == 0
+    check_stream_tail(data, sent)
+
+
 def test_non_finite_samples_raise_naming_the_stream_index_and_nothing_is_kept():
     rx = Receiver(LinkConfig())
     rx.push_samples(np.zeros(1000, np.complex64))
@@ -302,6 +317,51 @@ def test_chunking_one_sample_to_millions_gives_identical_output():
     for c in cuts:
         out, reps, _ = receive(cfg, y, c[c < y.size])
         assert out == ref_out and reps == ref_reps
+
+
+def test_pipelined_receiver_gives_the_serial_output_one_batch_later():
+    """pipeline=True (decoding in a background thread): the same bytes and reports, bit for bit,
+    as the serial receiver, over random chunks and batch sizes; each batch comes out with the call
+    that completes the next one (or with flush)."""
+    cfg = LinkConfig(frame="short")
+    iq, sent, lead = stream(cfg, ["QPSK 1/2", "8PSK 3/5", "QPSK 1/2", "16APSK 3/4", "QPSK 1/2"], seed=64)
+    y = impaired(iq, 12.0, seed=65, start=lead)
+    ref_out, ref_reps, _ = receive(cfg, y)
+    assert len(ref_reps) == 4 and all(r.ok for r in ref_reps)
+    check_stream_tail(ref_out, sent)
+    cuts = np.cumsum(np.random.default_rng(66).integers(1, 30_000, 40))
+    cuts = cuts[cuts < y.size]
+    for batch in (1, 2):
+        serial, piped = Receiver(cfg, batch_frames=batch), Receiver(cfg, batch_frames=batch, pipeline=True)
+        calls = {"serial": [], "piped": []}
+        for part in np.split(y, cuts):
+            for key, rx in (("serial", serial), ("piped", piped)):
+                calls[key].append(rx.push_samples(part))
+        for key, rx in (("serial", serial), ("piped", piped)):
+            calls[key].append((rx.flush(), rx.flush_reports))
+        out = {k: b"".join(c[0] for c in v) for k, v in calls.items()}
+        reps = {k: [r for c in v for r in c[1]] for k, v in calls.items()}
+        assert out["piped"] == out["serial"] == ref_out and reps["piped"] == reps["serial"] == ref_reps
+        # each batch comes out with the serial receiver's next batch, the last one at flush
+        busy = [i for i, c in enumerate(calls["serial"]) if c[1]]
+        later = [i for i, c in enumerate(calls["piped"]) if c[1]]
+        assert len(busy) >= 2 and later == sorted({*busy[1:], len(calls["piped"]) - 1}), (batch, busy, later)
+        assert piped._executor is None  # flush stopped the background thread
+
+
+@pytest.mark.parametrize("modulation, rate", [("QPSK", "1/2"), ("8PSK", "3/5"), ("8PSK", "3/4"),
+                                             ("16APSK", "3/4"), ("32APSK", "9/10")])  # fmt: skip
+def test_demap_deinterleave_equals_demapping_then_deinterleaving(modulation, rate):
+    """The receiver's one-pass demapper (LLRs written in code word order) against the two steps."""
+    from modem.dvbs2.mapping import BITS_PER_SYMBOL, deinterleave, demap_deinterleave, demap_maxlog
+
+    rng = np.random.default_rng(67)
+    n = 16200 // BITS_PER_SYMBOL[modulation]
+    y = ((rng.standard_normal((3, n)) + 1j * rng.standard_normal((3, n))) / 1.5).astype(np.complex64)
+    nv = np.array([0.1, 0.5, 2.0])
+    ref = deinterleave(demap_maxlog(y, nv, modulation, rate), modulation, rate)
+    got = demap_deinterleave(y, nv, modulation, rate)
+    assert got.dtype == np.float32 and got.flags["C_CONTIGUOUS"] and np.array_equal(got, ref)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -446,12 +446,30 @@ def test_transmit_queue_smaller_than_a_source_chunk_delivers_everything():
     assert res.reason == "done" and res.status == 0, (res.reason, res.problems)
     b = res.summary("mon")["report"]["bytes"]
     assert b["offered"] == b["delivered"] == 150_000 and b["lost"] == 0, b
-    assert res.summary("tx")["carry_bytes"] == 0
+    assert res.summary("tx")["spill_pending_bytes"] == 0
 
 
 def test_payload_larger_than_the_queue_is_a_config_error():
     with pytest.raises(ConfigError, match=r"'tx': key 'payload_bytes': must not exceed queue_bytes \(4096\)"):
         check_graph(table(tx__queue_bytes=4096, tx__payload_bytes=5000), "g.toml")
+
+
+def test_byte_accounts_count_a_frame_delivered_with_its_ack_in_flight_once():
+    """Stopped with an acknowledgment on its way: the frame is delivered at the sink and still in
+    the transmit queue; it must count once (delivered), not make the accounting negative; a frame
+    held at both ends counts once (at the sink); a missing range is still lost."""
+    from flowgraphs.report import byte_accounts
+
+    tx = {"bytes_offered": 10_000, "held_bytes": 6_000, "held_ranges": [[4_000, 10_000]]}
+    sink = {"delivered_bytes": 5_000, "held_bytes": 1_000, "held_ranges": [[6_000, 7_000]]}
+    b = byte_accounts(tx, sink)
+    assert b["acked_in_flight"] == 1_000 + 1_000  # 4000..5000 delivered, 6000..7000 at both ends
+    assert (b["held_tx_queue"], b["held_sink"], b["lost"]) == (4_000, 1_000, 0)
+    # plain counts, as an older stage reports them, would say -2000 lost
+    assert byte_accounts({k: v for k, v in tx.items() if k != "held_ranges"}, sink)["lost"] == -2_000
+    # a hole nobody holds (5000..6000 neither delivered nor held) is lost
+    tx["held_ranges"], tx["held_bytes"] = [[4_000, 5_000], [6_000, 10_000]], 5_000
+    assert byte_accounts(tx, sink)["lost"] == 1_000
 
 
 def test_run_status_is_not_zero_on_loss_wall_limit_or_bad_accounting(tmp_path, capsys):

@@ -32,7 +32,10 @@ def register(sub) -> None:
     p.add_argument("--stream", choices=["gs", "ts"], help="generic stream or MPEG-TS")
     p.add_argument("--realtime", action="store_true", help="pace the replay at the recording's sample rate")
     p.add_argument("--speed", type=float, default=1.0, help="with --realtime: times real time (default 1)")
-    p.add_argument("--chunk", type=int, default=1 << 16, help="samples per receiver call (default 65536)")
+    p.add_argument(
+        "--chunk", type=int, default=None,
+        help="samples per receiver call (default: 65536 when paced, 262144 as fast as possible)",
+    )
     p.add_argument("--out", metavar="FILE", help="write the decoded bytes here")
     p.add_argument("--no-verify", action="store_true", help="skip the SHA-512 check of the data file")
     p.set_defaults(func=run)

@@ -58,6 +58,7 @@ class Acm(Stage):
         ),
     }
     SUBSCRIBE = ("rx.frames", "sink.ack")
+    CONTROL_TOPICS = ("sink.ack",)  # relayed to the transmitter: each once, in order
 
     @staticmethod
     def check_params(params: dict, link: dict) -> None:

@@ -13,16 +13,25 @@ Models
 Time
     The stage keeps the stream offsets of its input (the models here are one sample out per
     sample in), so scenario time is the same number in the transmitter, channel and receiver,
-    and a restarted channel picks up the scenario where the stream is.
+    and a restarted channel picks up the scenario where the stream is. Scenario time is the
+    run's timebase (:mod:`flowgraphs.timebase`: ``[link] start_s`` at stream sample 0), an
+    absolute scenario time: the scenario model starts there (not at the scenario's own
+    ``start_s``) and seeks to the timebase's time of the chunk after any discontinuity in the
+    stream offsets (a gap, a restarted stream).
 Truth
     For every chunk it publishes ``chan.truth``: stream offset, length, scenario time and the
-    true Es/N0 (dB; null while the link is down) at the chunk's start; the monitor and the genie
-    yardstick use it. With the scenario model it adds the carrier offset (bench Hz) and the clock
-    offset (ppm) the chunk was given.
+    true Es/N0 (dB) at the chunk's start; the monitor and the genie yardstick use it. While the
+    link is down (outside a pass) the Es/N0 is null, never -inf (not JSON); readers treat null
+    as "no link". With the scenario model the values are the ones the model applied
+    (:attr:`modem.channel.ScenarioChannel.truth` of the segment holding the sample before the
+    chunk: the chunk's first segment, or the one ``update_s`` before it; no second scenario
+    evaluation per chunk, except after a seek), plus the carrier offset (bench Hz) and the clock
+    offset (ppm).
 """
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -104,36 +113,60 @@ class Channel(Stage):
                 samples_per_symbol=sps,
                 time_scale=self.link.time_scale,
                 seed=seed,
+                start_s=self.tb.t_s(0),  # the run's timebase, not the scenario's own start
                 update_s=self.p.update_s,
             )
-            self.scenario_started = False
+            self.next_offset: int | None = None  # stream offset the scenario model expects next
         self.next_spectrum = None
+        self.fresh_truth = False  # the scenario model's truth is that of the sample before the next chunk
         self.counters.update(samples=0, chunks=0)
 
-    def _truth(self, offset: int) -> float:
+    def _truth(self, offset: int) -> dict:
+        """The channel's truth at stream ``offset`` (a chunk's start): ``esn0_db`` (None: link down).
+
+        The scenario model must already be positioned at ``offset`` (:meth:`_position`).
+        """
         if self.p.model == "awgn":
             if self.p.esn0_profile:
                 t, e = zip(*self.p.esn0_profile, strict=True)
-                return float(np.interp(self.tb.t_s(offset), t, e))
-            return self.p.esn0_db
+                return {"esn0_db": float(np.interp(self.tb.t_s(offset), t, e))}
+            return {"esn0_db": self.p.esn0_db}
         if self.p.model == "none":
-            return 100.0  # no noise: "infinite" Es/N0, kept finite for JSON
-        return float(self.scenario_channel.esn0_db_at(self.tb.t_s(offset)))  # -inf while the link is down
+            return {"esn0_db": 100.0}  # no noise: "infinite" Es/N0, kept finite for JSON
+        sc = self.scenario_channel
+        # the segment the model applied last holds the sample before ``offset``: the chunk's
+        # first sample is in it, or in the next segment (one update_s later); after a seek the
+        # model has applied nothing there yet: one scenario evaluation
+        tr = sc.truth if self.fresh_truth else sc.truth_at(self.tb.t_s(offset))
+        e = tr.get("esn0_db", -math.inf)
+        return {
+            "esn0_db": float(e) if tr.get("visible", True) and math.isfinite(e) else None,
+            "cfo_hz": tr.get("bench_cfo_hz", sc.k * tr.get("cfo_hz", 0.0)),
+            "clock_ppm": tr.get("clock_ppm"),
+        }
+
+    def _position(self, offset: int, gap: int) -> None:
+        """Seek the scenario model to the timebase's time of ``offset`` after a discontinuity."""
+        if self.next_offset is None or gap or offset != self.next_offset:
+            self.scenario_channel.seek(self.tb.t_s(offset))
+            self.fresh_truth = False
 
     def on_iq(self, port: str, chunk: wire.IqChunk, gap: int) -> None:
         """Apply the channel to one chunk and pass it on with the same stream offset."""
         x = chunk.samples
-        esn0 = self._truth(chunk.offset)
+        if self.p.model == "scenario":
+            self._position(chunk.offset, gap)
+        truth = self._truth(chunk.offset)
+        esn0 = truth["esn0_db"]
         if self.p.model == "awgn":
             self.awgn.esn0_db = esn0
             y = x
             for b in self.blocks:
                 y = b(y)
         elif self.p.model == "scenario":
-            if not self.scenario_started or gap:
-                self.scenario_channel.seek(self.tb.t_s(chunk.offset))
-                self.scenario_started = True
             y = self.scenario_channel(x)
+            self.next_offset = chunk.offset + x.size
+            self.fresh_truth = True
         else:
             y = np.array(x)
         self.set_out_offset("out", chunk.offset)
@@ -143,14 +176,9 @@ class Channel(Stage):
         self.counters["samples"] += x.size
         self.counters["chunks"] += 1
         t = self.tb.t_s(chunk.offset)
-        truth = {"offset": chunk.offset, "samples": int(x.size), "t_s": t, "esn0_db": esn0}
+        truth.update(offset=chunk.offset, samples=int(x.size), t_s=t)
         if self.scenario_channel is not None:
-            tr = self.scenario_channel.truth
-            truth.update(
-                cfo_hz=tr.get("bench_cfo_hz"),
-                clock_ppm=tr.get("clock_ppm"),
-                latency=int(self.scenario_channel.latency_samples),
-            )
+            truth["latency"] = int(self.scenario_channel.latency_samples)
         self.publish("chan.truth", truth)
         every = self.p.spectrum_every_s
         if every > 0 and x.size >= 4096 and (self.next_spectrum is None or t >= self.next_spectrum):
@@ -165,7 +193,7 @@ class Channel(Stage):
         f, px = welch(x, fs=fs, nperseg=512, return_onesided=False, detrend=False)
         _, py = welch(y, fs=fs, nperseg=512, return_onesided=False, detrend=False)
         f, px, py = np.fft.fftshift(f), np.fft.fftshift(px), np.fft.fftshift(py)
-        ref = np.mean(px[np.abs(f) < 0.4 * self.link.symbol_rate_hz])
+        ref = max(float(np.mean(px[np.abs(f) < 0.4 * self.link.symbol_rate_hz])), 1e-30)  # 0: no signal
 
         def db(p):
             return np.round(10 * np.log10(np.maximum(p / ref, 1e-12)), 2).tolist()

@@ -18,6 +18,7 @@ import time
 
 from flowgraphs.stage import TOPIC_SUMMARY, Param, Stage
 from flowgraphs.timebase import timebase
+from flowgraphs.wire import _finite
 
 
 class Monitor(Stage):
@@ -78,7 +79,13 @@ class Monitor(Stage):
         from flowgraphs.report import compute_report, write_plots
 
         stages = {
-            n: {"type": s.get("type"), "summary": s.get("summary", {}), "wire": s.get("wire", {})}
+            n: {
+                "type": s.get("type"),
+                "summary": s.get("summary", {}),
+                "wire": s.get("wire", {}),
+                "security": s.get("security", {}),
+                "control": s.get("control", {}),
+            }
             for n, s in self.summaries.items()
         }
         self.report = compute_report(self.rec, self.spec.link, stages, self.spec.peers)
@@ -94,7 +101,7 @@ class Monitor(Stage):
         if out:
             os.makedirs(out, exist_ok=True)
             with open(os.path.join(out, "summary.json"), "w") as f:
-                json.dump(self.report, f, indent=2, default=float)
+                json.dump(_finite(self.report), f, indent=2, default=float, allow_nan=False)
             self.files.append(os.path.join(out, "summary.json"))
             self.files.append(self.rec.save(os.path.join(out, "timeline.npz")))
             if self.p.plots:

@@ -7,6 +7,9 @@ Output ``out`` carries byte-chunk messages: the chunk's stream offset (u64, litt
 the bytes. When ``total_bytes`` are sent (or the file ends) the source sends a JSON message
 ``{"eod": total}`` on the same port and reports done. The link's backpressure paces it: the
 transmitter reads only when its queue has room.
+
+A transmitter that restarted (or found a hole) publishes ``tx.resume`` with the offset of the
+first byte it lacks: the source goes back there and sends again (and the end of data after).
 """
 
 from __future__ import annotations
@@ -105,6 +108,8 @@ class Source(Stage):
         "chunk_bytes": Param(65536, int, "bytes per message", lo=1, hi=1 << 22, unit="bytes"),
     }
     OUTPUTS = {"out": Port("bytes", "offset-stamped byte chunks, then an end-of-data message")}
+    SUBSCRIBE = ("tx.resume",)
+    CONTROL_TOPICS = ("tx.resume",)
 
     @staticmethod
     def check_params(params: dict, link: dict) -> None:
@@ -124,7 +129,20 @@ class Source(Stage):
             self.total = min(self.total, size) if self.total else size
         self.offset = 0
         self.eod_sent = False
+        self.rewinds = 0
         self.counters.update(bytes_sent=0, messages=0)
+
+    def on_bus(self, topic: str, body: dict) -> None:
+        """``tx.resume``: send again from ``offset`` (only backwards: bytes never sent stay so)."""
+        offset = body.get("offset")
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ValueError(f"tx.resume: 'offset' must be an int >= 0; got {offset!r}")
+        if offset <= self.offset:
+            if offset < self.offset:
+                self.log(f"transmitter asks for bytes from {offset} again (was at {self.offset})")
+            self.offset = offset
+            self.eod_sent = False
+            self.rewinds += 1
 
     def work(self) -> bool:
         """Send the next chunk when the link has room."""
@@ -146,7 +164,7 @@ class Source(Stage):
 
     def summary(self) -> dict:
         """Bytes sent."""
-        return {"bytes_sent": self.offset, "eod": self.eod_sent}
+        return {"bytes_sent": self.offset, "eod": self.eod_sent, "rewinds": getattr(self, "rewinds", 0)}
 
 
 STAGE = Source

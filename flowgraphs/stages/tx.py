@@ -19,6 +19,21 @@ Feedback
     decode many frames at once; the delays applied are measured and reported. When no feedback
     comes for ``feedback_timeout_s`` (wall clock: a receiver restarting) it goes on without the
     limit until feedback resumes.
+Spill, journal and restart
+    Bytes from the source first go to a data log (:mod:`flowgraphs.journal`: files in the
+    stage's state folder, or memory without one) and enter the queue as it has room: during an
+    outage longer than the queue holds, up to ``spill_bytes`` wait on disk (counted in
+    ``spilled_bytes``) and the source keeps going. Every user frame cut, acknowledgment and
+    stream position is journaled before it takes effect, so a transmitter killed with SIGKILL
+    and restarted by the runner rebuilds its queue (same frame numbers, offsets and bytes),
+    continues the IQ stream where it was, and asks the source (``tx.resume``) to send again
+    from the last byte it holds. A chunk from beyond that byte is dropped and asked for again,
+    never accepted with a hole.
+SDLS
+    With ``[security] sdls_key_file`` every user frame's payload is protected
+    (:mod:`modem.sdls`, AES-256-GCM, the frame's seq and offset authenticated too); the SDLS
+    sequence numbers are reserved in the state folder in blocks, so a restarted transmitter
+    never reuses one.
 End
     At the end of the scenario (``[link] duration_s``) or of the source's data it stops taking
     new data and starting new user frames, keeps sending lost frames again until every frame
@@ -29,6 +44,7 @@ End
 from __future__ import annotations
 
 import heapq
+import os
 import struct
 import time
 
@@ -65,10 +81,15 @@ class Tx(Stage):
         "rto_min_s": Param(
             0.0, float, "smallest retransmission timeout (0: 4 lead lengths)", lo=0.0, unit="s"
         ),
+        "spill_bytes": Param(
+            8 << 20, int, "source bytes that may wait on disk when the queue is full", lo=0, unit="bytes"
+        ),
     }
     INPUTS = {"data": Port("bytes", "user bytes (offset-stamped chunks) from a source")}
     OUTPUTS = {"iq": Port("iq", "shaped DVB-S2 baseband, samples_per_symbol per symbol")}
     SUBSCRIBE = ("acm.cmd", "acm.ack")
+    RESUME_PERIOD_S = 0.2
+    CONTROL_TOPICS = ("acm.cmd", "acm.ack")  # applied once and in order: replays refused, counted
 
     @staticmethod
     def check_params(params: dict, link: dict) -> None:
@@ -111,6 +132,8 @@ class Tx(Stage):
         self.lead = self.min_lead
         rto_min = self.tb.samples(self.p.rto_min_s) if self.p.rto_min_s > 0 else 4 * self.min_lead
         self.queue = TransmitQueue(self.p.queue_bytes, self.p.payload_bytes, rto_min=rto_min)
+        self._setup_journal()
+        self._setup_sdls()
         self.current = self.cfg_modcod(self.p.modcod)
         self.pending: list = []  # heap of (apply_at, n, kind, body)
         self._n = 0
@@ -121,8 +144,14 @@ class Tx(Stage):
         self.got_feedback = False
         self.last_feedback = time.monotonic()
         self.free_running = False
-        self.in_offset = 0  # next source byte expected
-        self.carry = bytearray()  # bytes of the last chunk read that did not fit in the queue yet
+        self.in_offset = self.datalog.end  # next source byte expected
+        self.fed = self.queue.stats.bytes_offered  # bytes of the log given to the queue
+        self.spilled = 0
+        self.spill_peak = 0
+        self.dropped_ahead = 0
+        self.resumes = 0
+        self.last_resume = 0.0
+        self.want_resume = self.restored
         self.eod = False
         self.closed = False  # no more data from the source (end of scenario or of the source)
         self.new_ok = True  # new user frames may start (False after the end of the scenario)
@@ -135,6 +164,42 @@ class Tx(Stage):
         self.counters.update(
             frames=0, dummy=0, bytes_offered=0, bytes_acked=0, retransmitted=0, queue_bytes=0
         )
+        if self.restored:
+            self.set_out_offset("iq", self.journal.out_offset)
+            if self.latest_apply_at is not None:
+                self.latest_apply_at = self.journal.out_offset
+            self.log(
+                f"restored from the journal: {self.restored_bytes} bytes in "
+                f"{len(self.journal.frames)} unacknowledged frames, {self.datalog.end - self.fed} bytes "
+                f"waiting, stream offset {self.journal.out_offset}"
+            )
+
+    def _setup_journal(self) -> None:
+        """Open the journal (restoring a killed predecessor's queue) or an in-memory log."""
+        from flowgraphs.journal import MemoryLog, TxJournal, restore_queue
+
+        self.journal = None
+        self.restored = False
+        self.restored_bytes = 0
+        if self.spec.state_dir:
+            self.journal = TxJournal(os.path.join(self.spec.state_dir, "tx"), restore=self.epoch > 0)
+            self.datalog = self.journal.data
+            if self.journal.restored:
+                self.restored_bytes = restore_queue(self.queue, self.journal)
+                self.restored = True
+        else:
+            self.datalog = MemoryLog()
+
+    def _setup_sdls(self) -> None:
+        """The frame protector of ``[security] sdls_key_file`` (None without one)."""
+        from flowgraphs.frame_security import make_protector
+
+        self.protector = make_protector(self.spec, self.p.payload_bytes)
+
+    @property
+    def spill_pending(self) -> int:
+        """Source bytes in the data log not yet in the queue (the spill)."""
+        return self.datalog.end - self.fed
 
     def cfg_modcod(self, name):
         """The MODCOD ``name`` (None: outage) as (Modcod, data field bytes)."""
@@ -146,25 +211,48 @@ class Tx(Stage):
     # -- inputs
 
     def wants_input(self, port: str) -> bool:
-        """Read the source while the data is open, the last chunk is all queued and a frame fits.
+        """Read the source while the data is open and the queue, or else the spill, has room.
 
-        Any ``queue_bytes`` >= ``payload_bytes`` makes progress: a chunk larger than the room
-        waits in ``carry`` and goes into the queue as the room frees.
+        Without a spill (``spill_bytes`` = 0) the source is read only when everything read is in
+        the queue and a whole frame fits; a chunk larger than the room waits in the log.
         """
-        self._feed_carry()
-        return not self.closed and not self.carry and self.queue.room >= self.p.payload_bytes
+        self._feed()
+        if self.closed:
+            return False
+        pending = self.spill_pending
+        if pending == 0 and self.queue.room >= self.p.payload_bytes:
+            return True
+        return pending < self.p.spill_bytes
 
-    def _feed_carry(self) -> None:
-        """Move the rest of the last chunk into the queue as far as it has room."""
-        if self.carry:
-            taken = self.queue.offer(self.carry)
-            del self.carry[:taken]
+    def _feed(self) -> None:
+        """Move bytes from the data log into the queue as far as it has room."""
+        while self.spill_pending and self.queue.room:
+            data = self.datalog.read(self.fed, min(self.spill_pending, self.queue.room, 1 << 20))
+            taken = self.queue.offer(data)
+            self.fed += taken
+            if not taken:
+                break
+        if self.journal is None:
+            self.datalog.trim(self.fed)  # in memory the queue holds its own copy
+
+    def _request_resume(self) -> None:
+        """Ask the source to send again from ``in_offset`` (rate-limited)."""
+        now = time.monotonic()
+        if now - self.last_resume >= self.RESUME_PERIOD_S:
+            self.last_resume = now
+            self.resumes += 1
+            self.publish("tx.resume", {"offset": self.in_offset})
 
     def on_message(self, port: str, msg: wire.Message) -> None:
         """A chunk of user bytes, or the source's end of data."""
         if msg.kind == wire.KIND_JSON:
-            if "eod" in msg.body:
-                self.eod = True
+            eod = msg.body.get("eod")
+            if isinstance(eod, int) and not isinstance(eod, bool):
+                if eod == self.in_offset:
+                    self.eod = True
+                    self.want_resume = False
+                else:  # chunks before it went missing (a restart): not the end yet
+                    self._request_resume()
             return
         if msg.kind != wire.KIND_BYTES or len(msg.body) < 8:
             self.wire_stats[port].count("malformed")
@@ -174,19 +262,19 @@ class Tx(Stage):
         if offset + len(data) <= self.in_offset:
             self.counters["duplicate_bytes"] = self.counters.get("duplicate_bytes", 0) + len(data)
             return
-        if offset > self.in_offset:
-            self.log(
-                f"source skipped bytes {self.in_offset}..{offset - 1}: a gap in the offered data", "error"
-            )
-            self.counters["source_gap_bytes"] = (
-                self.counters.get("source_gap_bytes", 0) + offset - self.in_offset
-            )
-            self.in_offset = offset
+        if offset > self.in_offset:  # a hole: the chunks before went to a predecessor of ours
+            self.dropped_ahead += len(data)
+            self.want_resume = True
+            self._request_resume()
+            return
+        self.want_resume = False
         data = data[self.in_offset - offset :]
-        taken = self.queue.offer(data)
+        self.datalog.append(data)
         self.in_offset += len(data)
-        if taken < len(data):  # a chunk larger than the room: the rest waits (no read until it is in)
-            self.carry += data[taken:]
+        self._feed()
+        waiting = min(len(data), self.spill_pending)
+        self.spilled += waiting
+        self.spill_peak = max(self.spill_peak, self.spill_pending)
 
     def on_bus(self, topic: str, body: dict) -> None:
         """Queue a feedback message until its ``apply_at``."""
@@ -229,6 +317,8 @@ class Tx(Stage):
                     self.delays.append(now - body["rx_offset"])
             elif topic == "acm.ack":
                 self.queue.ack(body.get("cum", 0), body.get("sack", []), now=now)
+                if self.journal is not None:
+                    self.journal.ack(body.get("cum", 0))
 
     # -- output
 
@@ -245,14 +335,16 @@ class Tx(Stage):
                 self.free_running = True
                 self.stalls += 1
         self._apply_feedback(now)
-        self._feed_carry()
+        self._feed()
+        if self.want_resume:
+            self._request_resume()
         end = self.tb.end_offset
         if self.new_ok and end is not None and now >= end:
             self.closed, self.new_ok, self.closed_at, self.end_reason = True, False, now, "end of scenario"
         elif not self.closed and self.eod:
             self.closed, self.closed_at, self.end_reason = True, now, "end of data"
         if self.closed and (
-            (self.new_ok and self.queue.empty)
+            (self.new_ok and self.queue.empty and not self.spill_pending)
             or (
                 not self.new_ok
                 and (not self.queue.in_flight or now >= self.closed_at + self.tb.samples(self.p.drain_s))
@@ -264,7 +356,7 @@ class Tx(Stage):
         return True
 
     def _send_frame(self, now: int) -> None:
-        from flowgraphs.userframes import encode_user_frame
+        from flowgraphs.userframes import FLAG_SDLS, encode_user_frame, sdls_aad
 
         tx = self.tx
         symbols = None
@@ -275,7 +367,13 @@ class Tx(Stage):
                 f = self.queue.next_frame(now, new=self.new_ok)
                 if f is None:
                     break
-                tx.push(encode_user_frame(f.seq, f.offset, f.payload))
+                if self.journal is not None and f.seq >= self.journal.next_seq:
+                    self.journal.frame(f.seq, f.offset, len(f.payload))
+                if self.protector is not None:
+                    payload = self.protector.protect(f.payload, header=sdls_aad(f.seq, f.offset))
+                    tx.push(encode_user_frame(f.seq, f.offset, payload, FLAG_SDLS))
+                else:
+                    tx.push(encode_user_frame(f.seq, f.offset, f.payload))
             if tx.pending_bytes:
                 if tx.pending_bytes < cap:
                     tx.flush()
@@ -290,16 +388,19 @@ class Tx(Stage):
         tags = [wire.Tag(tag_at, "plframe", pls)]
         if not self.send_iq("iq", samples, tags):
             return
+        if self.journal is not None:
+            self.journal.stream_offset(self.out_offset("iq"))
         self.symbols_out += symbols.size
         self.by_modcod[name] = self.by_modcod.get(name, 0) + 1
         q = self.queue.stats
         self.counters.update(
             frames=sum(self.by_modcod.values()),
             dummy=self.dummy_frames,
-            bytes_offered=q.bytes_offered,
+            bytes_offered=q.bytes_offered + self.spill_pending,
             bytes_acked=q.bytes_acked,
             retransmitted=q.frames_retransmitted,
             queue_bytes=self.queue.held_bytes,
+            spill_bytes=self.spill_pending,
             symbols=self.symbols_out,
         )
         self.publish(
@@ -324,10 +425,21 @@ class Tx(Stage):
             offset=now,
             t_s=self.tb.t_s(now),
             end_offset=self.closed_at,
-            bytes_offered=q.stats.bytes_offered,
+            bytes_offered=q.stats.bytes_offered + self.spill_pending,
             bytes_acked=q.stats.bytes_acked,
-            held_bytes=q.held_bytes,
+            held_bytes=q.held_bytes + self.spill_pending,
         )
+
+    def _held_ranges(self, most: int = 512) -> list | None:
+        """Stream byte ranges held (queue and spill), for the run's accounting; None if > ``most``."""
+        from modem.acm import merge_ranges
+
+        spans = self.queue.held_ranges()
+        if self.spill_pending:
+            q_end = self.in_offset - self.spill_pending  # the spill is the tail of what came in
+            spans.append((q_end, self.in_offset))
+        spans = merge_ranges(spans)
+        return [list(r) for r in spans] if len(spans) <= most else None
 
     def summary(self) -> dict:
         """Queue accounting, frames by MODCOD, feedback delays."""
@@ -336,11 +448,19 @@ class Tx(Stage):
         q = self.queue.stats
         d = np.asarray(self.delays, dtype=np.float64)
         to_s = self.tb.time_scale / self.tb.sample_rate_hz
-        return {
-            "bytes_offered": q.bytes_offered,
+        out = {
+            "bytes_offered": q.bytes_offered + self.spill_pending,
             "bytes_acked": q.bytes_acked,
-            "held_bytes": self.queue.held_bytes,
-            "carry_bytes": len(self.carry),
+            "held_bytes": self.queue.held_bytes + self.spill_pending,
+            "held_ranges": self._held_ranges(),
+            "queue_held_bytes": self.queue.held_bytes,
+            "spill_pending_bytes": self.spill_pending,
+            "spilled_bytes": self.spilled,
+            "spill_peak_bytes": self.spill_peak,
+            "source_bytes_dropped_ahead": self.dropped_ahead,
+            "resume_requests": self.resumes,
+            "restored": self.restored,
+            "restored_bytes": self.restored_bytes,
             "frames_created": q.frames_created,
             "frames_sent": q.frames_sent,
             "frames_retransmitted": q.frames_retransmitted,
@@ -359,6 +479,19 @@ class Tx(Stage):
             else None,
             "payload_bytes": self.p.payload_bytes,
         }
+        if self.protector is not None:
+            out["sdls"] = {
+                "frames_protected": self.protector.frames_out,
+                "bytes_protected": self.protector.bytes_in,
+                "overhead_bytes_per_frame": self.protector.overhead,
+                "next_seq": self.protector.next_seq,
+            }
+        return out
+
+    def teardown(self) -> None:
+        """Close the journal."""
+        if getattr(self, "journal", None) is not None:
+            self.journal.close()
 
 
 STAGE = Tx

@@ -18,19 +18,24 @@ lost frame and the receiver searches for the next one.
 
 :meth:`Receiver.push_samples` takes raw complex baseband instead (unknown start, symbol-clock
 offset, carrier frequency and phase, level): :class:`modem.sync.dvbs2.Dvbs2Synchronizer` finds
-and tracks the PLFRAMEs and hands each one, carrier corrected, to the same decoding chain.
+and tracks the PLFRAMEs and hands each one, carrier corrected, to the same decoding chain. With
+``pipeline=True`` the decoding (Es/N0 refinement, demapping straight into code word order,
+LDPC, BCH) runs in a background thread while the caller's thread synchronizes the next batch:
+two cores (``benchmarks/rx_realtime.py``).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 
+import numba as nb
 import numpy as np
 
 from modem.checks import check_choice
 from modem.dvbs2.bbframe import BBDeframer, BBHeader, GsFramer, TsFramer, bb_descramble
-from modem.dvbs2.mapping import deinterleave, demap_maxlog
+from modem.dvbs2.mapping import demap_deinterleave
 from modem.dvbs2.modcod import DUMMY_PLFRAME_SYMBOLS, FRAMES, Modcod, frame_spec, modcod
 from modem.dvbs2.plframe import PILOT_SYMBOL, PLHEADER_LENGTH, PlFramer, deframe, plheader
 from modem.dvbs2.pulse import ROLLOFFS, PulseShaper
@@ -377,6 +382,7 @@ class _Pending:
     payload: np.ndarray | None  # descrambled XFECFRAME symbols divided by the gain
     noise_var: float  # relative to the gain, for the demapper
     symbols: np.ndarray | None = None  # the received PLFRAME
+    event: object = None  # the synchronizer's frame, until _prepare has used it
 
 
 @dataclass
@@ -475,6 +481,13 @@ class Receiver:
     sync : dict, optional
         Keyword arguments for the raw-IQ synchronizer
         (:class:`modem.sync.dvbs2.Dvbs2Synchronizer`: ``timing_bandwidth``, ``q_phase``, ...).
+    pipeline : bool
+        Decode (demapping, LDPC, BCH, Es/N0 refinement) in a background thread while the calling
+        thread synchronizes the next samples: the receiver then uses two cores. A batch is
+        decoded while the next one is synchronized and comes out with the call that completes
+        the next one (or with :meth:`drain` or :meth:`flush`): one batch more latency. The bytes
+        and reports, concatenated over the calls, are those of ``pipeline=False`` (default: every
+        call returns what it decoded itself). :meth:`flush` or :meth:`close` stops the thread.
 
     Notes
     -----
@@ -501,7 +514,7 @@ class Receiver:
     """
 
     def __init__(self, config: LinkConfig | None = None, workers: int = 1, batch_frames: int = 1,
-                 sync: dict | None = None):  # fmt: skip
+                 sync: dict | None = None, pipeline: bool = False):  # fmt: skip
         if config is not None and not isinstance(config, LinkConfig):
             raise TypeError(f"config must be a LinkConfig; got {type(config).__name__}")
         self.config = config or LinkConfig()
@@ -510,6 +523,11 @@ class Receiver:
         if sync is not None and not isinstance(sync, dict):
             raise TypeError(f"sync must be a dict of synchronizer options; got {type(sync).__name__}")
         self._sync_options = dict(sync or {})
+        if not isinstance(pipeline, bool | np.bool_):
+            raise TypeError(f"pipeline must be True or False; got {pipeline!r}")
+        self.pipeline = bool(pipeline)
+        self._inflight: list[tuple[list[_Pending], Future]] = []  # batches decoding in the background
+        self._executor: ThreadPoolExecutor | None = None
         c = self.config
         self.deframer = BBDeframer(c.stream, scrambled=True)
         self._plframer = PlFramer(c.gold_code)  # re-modulates decoded frames for the Es/N0 estimate
@@ -526,8 +544,17 @@ class Receiver:
         self.flush_reports: list[FrameReport] = []  #: reports of the frames :meth:`flush` decoded
 
     def reset(self) -> None:
-        """Forget buffered symbols, stream state and totals."""
-        self.__init__(self.config, self.workers, self.batch_frames, self._sync_options or None)
+        """Forget buffered symbols, stream state and totals (batches still decoding are dropped)."""
+        for _, fut in self._inflight:
+            fut.cancel()
+        self.close()
+        self.__init__(self.config, self.workers, self.batch_frames, self._sync_options or None, self.pipeline)
+
+    def close(self) -> None:
+        """Stop the background decoding thread (``pipeline``), after the batches it has started."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     @property
     def synchronizer(self):
@@ -578,7 +605,8 @@ class Receiver:
         if self._sync is None:
             from modem.sync.dvbs2 import Dvbs2Synchronizer
 
-            self._sync = Dvbs2Synchronizer(c.rolloff, c.sps, c.span, c.gold_code, **self._sync_options)
+            opts = {"refine": False, **self._sync_options}  # refined at decoding (see _prepare)
+            self._sync = Dvbs2Synchronizer(c.rolloff, c.sps, c.span, c.gold_code, **opts)
         events = self._sync._push(x)
         self.stats.samples_in += x.size
         self.stats.locks = self._sync.restarts
@@ -605,21 +633,32 @@ class Receiver:
             self.stats.samples_dropped += max(ev.start_sample - self._lost_at, 0)
             self._lost_at = None
         mc, frame, pilots = ev.modcod, ev.frame, ev.pilots
-        noise_rel = max(float(ev.noise_var), 1.0 / _MAX_ESN0)
         rep = FrameReport(
             index=self.stats.frames, start=start, modcod=mc, name=modcod(mc).name if mc else "dummy",
-            frame=frame, pilots=pilots, plheader_metric=float(ev.metric),
-            esn0_db=float(-10 * np.log10(noise_rel)), symbols=int(ev.symbols.size),
-            start_sample=ev.start_sample, cfo_norm=float(ev.cfo_norm),
+            frame=frame, pilots=pilots, plheader_metric=float(ev.metric), esn0_db=float("nan"),
+            symbols=int(ev.symbols.size), start_sample=ev.start_sample, cfo_norm=float(ev.cfo_norm),
             cfo_hz=float(ev.cfo_norm * c.symbol_rate_hz), clock_offset_ppm=ppm,
         )  # fmt: skip
         self.stats.frames += 1
-        payload = None
-        if mc:
-            d = deframe(ev.symbols, mc, frame, pilots, n=c.gold_code)
+        return _Pending(rep, None, 0.0, ev.symbols, ev)  # the rest at decoding (see _prepare)
+
+    def _prepare(self, p: _Pending) -> None:
+        """A synchronized frame's Es/N0 (refined with its data) and descrambled payload.
+
+        Deferred from :meth:`_from_sync` to the decoding (the background thread with
+        ``pipeline``): the synchronizer's thread does only what the next frames depend on.
+        """
+        ev, p.event = p.event, None
+        if ev is None:
+            return
+        from modem.sync.dvbs2 import refine_noise
+
+        p.noise_var = max(float(refine_noise(ev).noise_var), 1.0 / _MAX_ESN0)
+        p.report.esn0_db = float(-10 * np.log10(p.noise_var))
+        if ev.modcod:
+            d = deframe(ev.symbols, ev.modcod, ev.frame, ev.pilots, n=self.config.gold_code)
             g = ev.gain
-            payload = (d.payload / np.complex64(g)).astype(np.complex64) if abs(g) > 0 else d.payload
-        return _Pending(rep, payload, noise_rel, ev.symbols)
+            p.payload = (d.payload / np.complex64(g)).astype(np.complex64) if abs(g) > 0 else d.payload
 
     def push(self, symbols) -> tuple[bytes, list[FrameReport]]:
         """Decode every complete PLFRAME in the buffered symbols.
@@ -652,18 +691,51 @@ class Receiver:
         return self._emit(pending)
 
     def _emit(self, pending: list[_Pending]) -> tuple[bytes, list[FrameReport]]:
-        """Decode the held frames and ``pending`` now, or hold them for a bigger batch."""
+        """Decode the held frames and ``pending`` now, or hold them for a bigger batch.
+
+        With ``pipeline``: a batch due now goes to the background thread, and the one before it
+        (decoded while the calls since synchronized) is delivered.
+        """
         self._held += pending
-        if self.batch_frames > 1 and sum(p.report.modcod > 0 for p in self._held) < self.batch_frames:
+        due = not (self.batch_frames > 1 and sum(p.report.modcod > 0 for p in self._held) < self.batch_frames)
+        if not due:
             return b"", []
-        return self.drain()
+        if not self.pipeline:
+            return self.drain()
+        if not self._held:
+            return b"", []
+        data, reports = self._collect()
+        held, self._held = self._held, []
+        self._inflight.append((held, self._submit(held)))
+        return data, reports
 
     def drain(self) -> tuple[bytes, list[FrameReport]]:
-        """Decode the frames held for a batch now (see ``batch_frames``); bytes and reports."""
+        """Decode the frames held for a batch now (see ``batch_frames``); bytes and reports.
+
+        With ``pipeline``: also waits for the batches decoding in the background.
+        """
+        data, reports = self._collect()
         held, self._held = self._held, []
-        if not held:
-            return b"", []
-        return self._decode(held)
+        if held:
+            d, r = self._deliver(held, self._decode_frames(held))
+            data, reports = data + d, reports + r
+        return data, reports
+
+    def _submit(self, held: list[_Pending]) -> Future:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dvbs2-decode")
+        return self._executor.submit(self._decode_frames, held)
+
+    def _collect(self) -> tuple[bytes, list[FrameReport]]:
+        """Deliver the batches submitted to the background thread, in order (waiting for them)."""
+        data, reports = b"", []
+        while self._inflight:
+            held, fut = self._inflight[0]
+            bbframes = fut.result()
+            self._inflight.pop(0)
+            d, r = self._deliver(held, bbframes)
+            data, reports = data + d, reports + r
+        return data, reports
 
     # -- framing
 
@@ -767,18 +839,24 @@ class Receiver:
             )
         return self._decoders[key]
 
-    def _decode(self, pending: list[_Pending]) -> tuple[bytes, list[FrameReport]]:
-        # decode data frames of one code together, then hand everything to the deframer in order
+    def _decode_frames(self, pending: list[_Pending]) -> dict[int, tuple[np.ndarray, bool]]:
+        """Demap, LDPC- and BCH-decode the data frames (those of one code together).
+
+        Fills their reports' decoder fields and refined Es/N0; returns {index in pending:
+        (BBFRAME bits, BCH ok)}. Touches nothing but ``pending``, the decoders and the PL framer
+        (it runs in the background thread with ``pipeline``).
+        """
         bbframes: dict[int, tuple[np.ndarray, bool]] = {}
         groups: dict[tuple[int, str, bool], list[int]] = {}
         for i, p in enumerate(pending):
+            self._prepare(p)
             if p.report.modcod > 0:
                 groups.setdefault((p.report.modcod, p.report.frame, p.report.pilots), []).append(i)
         for (mc, frame, _), idx in groups.items():
             m = modcod(mc)
             payload = np.stack([pending[i].payload for i in idx])
             nv = np.array([pending[i].noise_var for i in idx], dtype=np.float32)
-            llr = deinterleave(demap_maxlog(payload, nv, m.modulation, m.rate), m.modulation, m.rate)
+            llr = demap_deinterleave(payload, nv, m.modulation, m.rate)  # (code word order)
             res = self._decoder(frame, m.rate).decode(llr)
             bch = dvbs2_bch(frame, m.rate).decode(res.info)
             self._refine_esn0([pending[i] for i in idx], res, bch)
@@ -789,6 +867,10 @@ class Receiver:
                 rep.bch_corrected = int(bch.corrected[j])
                 _, rep.crc_ok = BBHeader.unpack(bb_descramble(bch.message[j, :80]))
                 bbframes[i] = (bch.message[j], bool(bch.ok[j]))
+        return bbframes
+
+    def _deliver(self, pending: list[_Pending], bbframes) -> tuple[bytes, list[FrameReport]]:
+        """Hand decoded frames (and lost ones) to the deframer in order; bytes and reports."""
         out = []
         for i, p in enumerate(pending):
             rep = p.report
@@ -843,7 +925,10 @@ class Receiver:
         and not searching), the deframer records that frame as lost. From raw samples: a frame
         whose PLHEADER was found but whose end never came is recorded as lost the same way.
         """
+        if self._input == "samples" and self._sync is not None:  # frames waiting for samples to come
+            self._held += [self._from_sync(ev) for ev in self._sync.flush()]
         data, self.flush_reports = self.drain()
+        self.close()  # (a later push starts the background thread again)
         if self._input == "samples" and self._sync is not None:
             start = self._sync.pending_start_sample()
             if start is not None:
@@ -889,8 +974,8 @@ def _estimate_gain_noise(
     -------
     (h, N0)
         Gain h (least squares) and noise variance E|y - h s|^2 per complex symbol (unbiased:
-        one complex parameter fitted). Computed in float64 with numpy sums, independent of
-        memory alignment.
+        one complex parameter fitted). Computed in float64 with sequential sums, independent
+        of memory alignment (see :func:`_fit_gain_noise`).
     """
     y = np.concatenate([header_rx, known_rx])
     r = np.concatenate([header_ref, np.full(known_rx.size, PILOT_SYMBOL)])
@@ -898,10 +983,33 @@ def _estimate_gain_noise(
 
 
 def _fit_gain_noise(y: np.ndarray, r: np.ndarray) -> tuple[complex, float]:
-    """Least-squares gain h of y = h r + n and the unbiased noise variance E|n|^2 (float64, numpy sums)."""
-    y = y.astype(np.complex128)
-    r = r.astype(np.complex128)
-    h = np.sum(np.conj(r) * y) / np.sum(r.real**2 + r.imag**2)
-    e = y - h * r
-    noise = float(np.sum(e.real**2 + e.imag**2)) / max(y.size - 1, 1)
-    return complex(h), noise
+    """Least-squares gain h of y = h r + n and the unbiased noise variance E|n|^2.
+
+    In float64 over one pass (:func:`_fit_sums`, sequential sums: independent of memory
+    alignment); |y - h r|^2 summed as sum |y|^2 - |h|^2 sum |r|^2 (h the least-squares gain).
+    """
+    syy, srr, c = _fit_sums(np.ascontiguousarray(y, np.complex64), np.ascontiguousarray(r, np.complex64))
+    if srr <= 0:
+        return 0j, syy / max(y.size - 1, 1)
+    h = c / srr
+    noise = max(syy - abs(h) ** 2 * srr, 0.0) / max(y.size - 1, 1)
+    return complex(h), float(noise)
+
+
+@nb.njit(cache=True, nogil=True)
+def _fit_sums(y, r):  # pragma: no cover - compiled
+    """(sum |y|^2, sum |r|^2, sum y conj(r)) in float64."""
+    syy = 0.0
+    srr = 0.0
+    cr = 0.0
+    ci = 0.0
+    for i in range(y.size):
+        yr = np.float64(y[i].real)
+        yi = np.float64(y[i].imag)
+        rr = np.float64(r[i].real)
+        ri = np.float64(r[i].imag)
+        syy += yr * yr + yi * yi
+        srr += rr * rr + ri * ri
+        cr += yr * rr + yi * ri
+        ci += yi * rr - yr * ri
+    return syy, srr, complex(cr, ci)

@@ -215,7 +215,10 @@ def interleave(bits, modulation: str, rate: str) -> np.ndarray:
         Same dtype as the input (a 1-D input comes back as a batch of one).
     """
     a = _as_batch(bits, "bits")
-    return a[:, _permutation(modulation, rate, a.shape[1])]
+    perm = _permutation(modulation, rate, a.shape[1])
+    if not interleaver_columns(modulation, rate):
+        return np.array(a, order="C")
+    return np.take(a, perm, axis=1)  # (C-contiguous, unlike a[:, perm], and faster)
 
 
 def deinterleave(values, modulation: str, rate: str) -> np.ndarray:
@@ -233,7 +236,10 @@ def deinterleave(values, modulation: str, rate: str) -> np.ndarray:
         Same dtype as the input, in code word order.
     """
     a = _as_batch(values, "values")
-    return a[:, _inverse_permutation(modulation, rate, a.shape[1])]
+    inv = _inverse_permutation(modulation, rate, a.shape[1])
+    if not interleaver_columns(modulation, rate):
+        return np.array(a, order="C")
+    return np.take(a, inv, axis=1)  # (C-contiguous, unlike a[:, inv], and faster)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +396,10 @@ _BLOCK = 256  # symbols per block of the APSK/PSK kernel
 
 
 @nb.njit(cache=True, nogil=True)
-def _demap_points(y, inv_n0, pr, pq, pe, bps, out):  # pragma: no cover - compiled
+def _demap_points(y, inv_n0, pr, pq, pe, bps, out, stride, koff):  # pragma: no cover - compiled
+    # The LLR of bit k of symbol s goes to out[b, s * stride + koff[k]]: stride bps and koff
+    # 0 .. bps-1 in mapper order; stride 1 and koff[k] = (column of bit k) * rows straight into
+    # code word order (the block interleaver of §5.3.3 undone on the way: see demap_deinterleave).
     # Blocks of symbols: for each point the metric of the whole block is computed once and folded
     # into the running minima of the bit sets it belongs to; the set is fixed per (point, bit), so
     # the inner loops over the block are branch-free and vectorize.
@@ -421,10 +430,10 @@ def _demap_points(y, inv_n0, pr, pq, pe, bps, out):  # pragma: no cover - compil
                     row = mm[(p >> (bps - 1 - k)) & 1, k]
                     for t in range(n):
                         row[t] = min(row[t], dd[t])
-            for t in range(n):
-                base = (s0 + t) * bps
-                for k in range(bps):
-                    out[b, base + k] = (mm[1, k, t] - mm[0, k, t]) * g
+            for k in range(bps):
+                o = koff[k] + s0 * stride
+                for t in range(n):
+                    out[b, o + t * stride] = (mm[1, k, t] - mm[0, k, t]) * g
 
 
 def demap_maxlog(
@@ -454,6 +463,21 @@ def demap_maxlog(
     ndarray of float32, shape (batch, S * bps)
         LLRs in mapper bit order (feed to :func:`deinterleave`).
     """
+    return _demap(symbols, noise_var, modulation, rate, gamma1, gamma2, False)
+
+
+def demap_deinterleave(symbols, noise_var, modulation: str, rate: str) -> np.ndarray:
+    """``deinterleave(demap_maxlog(symbols, noise_var, modulation, rate), modulation, rate)`` in one pass.
+
+    The demapper writes each LLR straight to its code word position (the block interleaver's
+    bit k of symbol s is code bit column(k) * rows + s, EN 302 307-1 §5.3.3): no interleaved
+    copy, no gather. Same arguments as :func:`demap_maxlog` (``rate`` required); returns
+    float32 LLRs of shape (batch, S * bps) in code word order, equal to the two-step result.
+    """
+    return _demap(symbols, noise_var, modulation, rate, None, None, True)
+
+
+def _demap(symbols, noise_var, modulation, rate, gamma1, gamma2, code_order: bool) -> np.ndarray:
     pts, _ = constellation(modulation, rate, gamma1=gamma1, gamma2=gamma2)
     bps = BITS_PER_SYMBOL[modulation]
     y = np.asarray(symbols)
@@ -479,6 +503,11 @@ def demap_maxlog(
         _demap_qpsk(y, inv * _QPSK_LLR_GAIN, out)
     else:
         p = pts.astype(np.complex64)
+        stride, koff = bps, np.arange(bps, dtype=np.int64)
+        if code_order:
+            _permutation(modulation, rate, out.shape[1])  # validates the length
+            cols = interleaver_columns(modulation, rate)
+            stride, koff = 1, np.array(cols, dtype=np.int64) * (out.shape[1] // len(cols))
         _demap_points(
             y,
             inv,
@@ -487,5 +516,7 @@ def demap_maxlog(
             (p.real.astype(np.float32) ** 2 + p.imag.astype(np.float32) ** 2),
             bps,
             out,
+            stride,
+            koff,
         )
     return out

@@ -22,8 +22,13 @@ smallest of them:
 The outputs are computed once per row; per edge, the rule costs what offset min-sum with an
 index of the smallest costs (a third running minimum instead of the index, a magnitude compare
 instead of an index compare). With the thresholds at 0, three equal offsets and s = 7 it is
-offset min-sum, bit for bit, which is also what the float32 path computes (it reads only the
-offsets).
+offset min-sum, bit for bit.
+
+Check-node rule (float32, the reference path): the same three outputs without quantization:
+c(x) = ln(1 + exp(-x)) in LLR units (tabulated, error below 1e-5), offsets in LLR, the factor
+as a multiplication, no message limit. ``cn`` = (three offsets, correction on (1) or off (0),
+factor, unused, unused); correction off with factor 1 is offset min-sum, bit for bit as before
+the corrected rule (tests/reference_ldpc.py's float64 decoder).
 
 Two kernels run one layered iteration over all lanes (frames side by side, the lane
 index innermost):
@@ -117,8 +122,8 @@ def _outputs_impl(m1, m2, m3, cn, limit, like):
     """Check-node output magnitudes (other edges, edges at m1, edges at m2) from the three minima.
 
     int8: the corrected three-minimum rule of the module docstring (cn: offsets, correction
-    thresholds and normalization shift, in steps). float: offset min-sum (cn[0:3]: offsets in
-    LLR; the rest is ignored).
+    thresholds and normalization shift, in steps). float: the same rule unquantized (cn[0:3]:
+    offsets in LLR; cn[3]: correction on if non-zero; cn[4]: factor).
     """
     if isinstance(like, types.Integer):
 
@@ -145,13 +150,34 @@ def _outputs_impl(m1, m2, m3, cn, limit, like):
 
     def impl_f(m1, m2, m3, cn, limit, like):
         zero = np.float32(0.0)
+        corrected = cn[3] != zero
+        factor = cn[4]
+
+        def c(d):  # ln(1 + exp(-d)) for d >= 0 (0 from 16 on, for +inf and for NaN)
+            if corrected and d < _LN1PEXP_END:
+                u = d * np.float32(_LN1PEXP_STEPS)
+                i = np.int32(u)
+                return _LN1PEXP[i] + (u - np.float32(i)) * (_LN1PEXP[i + 1] - _LN1PEXP[i])
+            return zero
+
+        def out(o):  # floor at 0, normalize, cap
+            return np.float32(min(max(o, zero) * factor, limit))
+
+        x = max(m1 - c(m2 - m1), zero)  # m1 (+) m2
         return (
-            np.float32(min(max(m1 - cn[0], zero), limit)),
-            np.float32(min(max(m2 - cn[1], zero), limit)),
-            np.float32(min(max(m1 - cn[2], zero), limit)),
+            out(x - c(m3 - x) - cn[0]),
+            out(m2 - c(m3 - m2) - cn[1]),
+            out(m1 - c(m3 - m1) - cn[2]),
         )
 
     return impl_f
+
+
+#: Float path: c(x) = ln(1 + exp(-x)) tabulated at x = i / _LN1PEXP_STEPS LLR up to
+#: _LN1PEXP_END (c = 1.1e-7 there) and interpolated linearly: error below 1e-5 LLR.
+_LN1PEXP_STEPS = 64
+_LN1PEXP_END = np.float32(16.0)
+_LN1PEXP = np.log1p(np.exp(-np.arange(16 * _LN1PEXP_STEPS + 2) / _LN1PEXP_STEPS)).astype(np.float32)
 
 
 def _check_params(cn, like):  # pragma: no cover - numba uses the overload below
@@ -162,9 +188,10 @@ def _check_params(cn, like):  # pragma: no cover - numba uses the overload below
 def _check_params_impl(cn, like):
     """Check-node parameters as an array: an array as it is, a scalar offset as offset min-sum.
 
-    The scalar form is the kernels' signature before the three-minimum rule, still used by
-    callers of :func:`_decode_frames` (``modem.prox1.decoders``); it decodes bit for bit as the
-    kernels did then.
+    The scalar form is the kernels' signature before the three-minimum rule (kept for callers
+    of :func:`_decode_frames` written against it; the package itself now goes through
+    :class:`~modem.fec.ldpc_decoder.LdpcDecoder`); it decodes bit for bit as the kernels did
+    then.
     """
     if isinstance(cn, types.Array):
         return lambda cn, like: cn
@@ -181,6 +208,7 @@ def _check_params_impl(cn, like):
     def impl_f(cn, like):
         out = np.zeros(7, dtype=np.float32)
         out[:3] = np.float32(cn)
+        out[4] = 1.0  # factor 1, no correction
         return out
 
     return impl_f

@@ -1,8 +1,9 @@
 """Batched layered min-sum LDPC decoder for every code in :mod:`modem.fec.codes`.
 
 One object, :class:`LdpcDecoder`, decodes any :class:`~modem.fec.ldpc_code.LdpcCode`:
-layered (row-serial) min-sum with a corrected three-minimum check node (int8; offset min-sum
-on the float32 reference path), early stop per frame, a configurable maximum of iterations,
+layered (row-serial) min-sum with a corrected three-minimum check node (int8 fast path; the
+float32 reference path computes the same rule unquantized), early stop per frame, a configurable
+maximum of iterations,
 a batch of frames per call.
 
 How it is fast
@@ -205,7 +206,11 @@ class LdpcDecoder:
     dtype : {"int8", "float32"}
         "int8": fixed-point fast path (saturating int8 messages and APP values) with the corrected
         three-minimum check node (see Notes). "float32": floating-point reference path with the
-        same schedule and plain offset min-sum.
+        same schedule and check-node rule, unquantized (exact ln(1 + exp(-x)) corrections, the
+        factor as a multiplication, no message limit); built by the constructor it runs offset
+        min-sum (offset 0.5, the rule of tests/reference_ldpc.py); :meth:`from_settings` with
+        ``dtype="float32"`` runs any int8 setting (e.g. a code's tuned one) without quantization:
+        the reference the int8 path's quantization loss is measured against.
     kernel : {"simd", "portable"}
         int8 only: "simd" (explicit SIMD vectors, the fast path) or "portable" (plain numba
         loops; bit-exact with "simd", used as the baseline in benchmarks and tests). The
@@ -248,8 +253,9 @@ class LdpcDecoder:
     Per-code tuning: for the int8 path, settings left at None are read, each on its own, from
     ``modem/fec/data/ldpc_tuning.csv`` (:func:`tuned_settings`) when the code is listed there
     (the 21 DVB-S2 codes: scale 4, limit 47, offsets 0-0.5 LLR and factor 1, 15/16 or 7/8 per
-    code, chosen by ``benchmarks/ldpc_tuning.py``); the CCSDS codes and the float32 reference
-    path use offset min-sum with offset 0.5, scale 2 and limit 31. Values passed explicitly
+    code, chosen by ``benchmarks/ldpc_tuning.py``); the CCSDS codes, and the float32 reference
+    path unless built by :meth:`from_settings`, use offset min-sum with offset 0.5, scale 2 and
+    limit 31. Values passed explicitly
     always win (an explicit ``offset`` sets all three offsets; the correction and the factor stay
     the code's); :meth:`from_settings` sets every setting. The attributes hold the values in use.
     At scale 4, limit 47 (11.75 LLR) rather than 31: with 31 the low rates leave frames with
@@ -295,8 +301,9 @@ class LdpcDecoder:
         max_iter: int = 25,
         kernel: str = "simd",
         workers: int = 1,
+        dtype: str = "int8",
     ) -> LdpcDecoder:
-        """An int8 decoder with exactly these settings (the tuning table is not read).
+        """A decoder with exactly these settings (the tuning table is not read).
 
         Parameters
         ----------
@@ -304,8 +311,8 @@ class LdpcDecoder:
         settings : DecoderSettings
             Every fixed-point setting, including the three offsets, the correction and the
             normalization factor (which the constructor takes from the tuning table).
-        max_iter, kernel, workers
-            As for the constructor.
+        max_iter, kernel, workers, dtype
+            As for the constructor (float32: ``scale`` and ``limit`` are not used).
 
         Returns
         -------
@@ -314,7 +321,7 @@ class LdpcDecoder:
         if not isinstance(settings, DecoderSettings):
             raise TypeError(f"settings must be a DecoderSettings; got {type(settings).__name__}")
         self = cls.__new__(cls)
-        self._setup(code, max_iter, "int8", kernel, settings, workers)
+        self._setup(code, max_iter, dtype, kernel, settings, workers)
         return self
 
     def _setup(self, code, max_iter, dtype, kernel, settings: DecoderSettings, workers) -> None:
@@ -347,8 +354,8 @@ class LdpcDecoder:
         self.offset = float(offsets["offset"])
         self.offset_first = float(offsets["offset_first"])
         self.offset_second = float(offsets["offset_second"])
-        self.correction = bool(st.correction) and dtype == "int8"
-        self.factor = float(st.factor) if dtype == "int8" else 1.0
+        self.correction = bool(st.correction)
+        self.factor = float(st.factor)
         self.scale = float(st.scale)
         self.limit = int(st.limit)
         self.workers = int(workers)
@@ -398,7 +405,7 @@ class LdpcDecoder:
             clip = np.float32(max(1, self.limit - steps[0] - 1))
             lanes = WIDTH
         else:
-            cn = np.array([*offsets, 0, 0, 0, 0], dtype=np.float32)
+            cn = np.array([*offsets, float(self.correction), self.factor, 0, 0], dtype=np.float32)
             limit = np.float32(np.inf)
             clip = np.float32(np.inf)
             lanes = FLOAT_LANES

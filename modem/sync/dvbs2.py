@@ -33,8 +33,10 @@ more frames when one is not conclusive (:func:`_mth_power_peak`), from the heade
 blocks otherwise. Frames without pilots take their phase from the M-th power of their data
 (QPSK, 8PSK) or a decision-directed loop (APSK: not supported at their thresholds). APSK frames
 have their level's drift across the frame divided out. Es/N0: from the PLHEADER and pilots after
-the phase correction, refined with the frame's data (expectation-maximization for QPSK and
-APSK, M2M4 for 8PSK; :func:`_refine_noise`). Once locked the front end's frequency follows the
+the phase correction, refined with the frame's data (expectation-maximization for QPSK below
+2 dB, M2M4 for 8PSK and QPSK above, hard decisions mapped through the constellation's decision
+error curve for APSK; :func:`_refine_noise`; with ``refine=False`` left to the consumer, see
+:func:`refine_noise`). Once locked the front end's frequency follows the
 tracker's (at fixed sample indices, :data:`RETUNE_SAMPLES`), so the matched filter stays centred
 through a Doppler ramp.
 
@@ -118,10 +120,20 @@ MAX_RATE = 1e-8
 INIT_RELIABLE = 1.5
 #: Most symbols the first frequency estimate may wait for (two of the longest PLFRAMEs).
 INIT_MAX_SYMBOLS = 2 * 33282
-#: Data symbols of an APSK frame used for its Es/N0 (expectation-maximization over the points).
-APSK_EM_SYMBOLS = 2048
+#: Data symbols a first APSK frame's frequency alias is decided on without the next frame.
+ALIAS_SYMBOLS = 2048
+#: Data symbols of an APSK frame used for its Es/N0 (hard decisions, see _apsk_noise).
+APSK_NOISE_SYMBOLS = 16384
+#: QPSK frames use expectation-maximization for their Es/N0 below this N0/Es (2 dB), M2M4 above
+#: (as good there, a fraction of the work).
+QPSK_EM_BELOW = 10**-0.2
+#: Most expectation-maximization iterations of a QPSK frame's Es/N0 (see _em_bpsk).
+EM_ITERATIONS = 30
 #: Largest symbol slip looked for at an expected header position (+-).
 SLIP = 2
+#: Symbols of the next PLFRAME a first APSK frame waits for (its header and first two pilot
+#: blocks: they decide the frequency alias, see _resolve_alias).
+NEXT_FRAME_SPAN = PILOT_OFFSETS[1] + PILOT_BLOCK + SLIP
 #: Positions scanned per block in acquisition (blocks aligned to multiples of it).
 SCAN_BLOCK = 2048
 _GRID_STEP = 1.0 / 270.0  # coherent search frequency step, cycles/symbol (a third of 1/90)
@@ -158,6 +170,10 @@ class SyncedFrame:
         Timing loop's clock offset estimate (fraction).
     detail : str
         Why a loss was declared ("" for frames).
+    refined : bool
+        ``noise_var`` and ``esn0_db`` are refined with the frame's data (see
+        :func:`refine_noise`); False: from the PLHEADER and pilots alone (a synchronizer made with
+        ``refine=False`` leaves the refinement to its consumer).
     """
 
     kind: str
@@ -171,6 +187,7 @@ class SyncedFrame:
     cfo_norm: float = 0.0
     clock_offset: float = 0.0
     detail: str = ""
+    refined: bool = True
 
     @property
     def modcod(self) -> int:
@@ -188,6 +205,7 @@ class SyncedFrame:
         return bool(self.word & 1) if self.word >= 0 else False
 
 
+@lru_cache(maxsize=128)
 def frame_length(word: int) -> int:
     """PLFRAME length in symbols for PLS word ``word``."""
     mc = word >> 2
@@ -328,11 +346,16 @@ class _Buffer:
             return
         if self._hi + n > self._arrays[0].size:
             live = self._hi - self._lo
-            cap = max(2 * (live + n), 1024)
-            new = [np.empty(cap, dt) for dt in self._dtypes]
-            for a, b in zip(new, self._arrays, strict=True):
-                a[:live] = b[self._lo : self._hi]
-            self._arrays, self._lo, self._hi = new, 0, live
+            if 2 * (live + n) <= self._arrays[0].size:  # room enough: move the live part to the front
+                for a in self._arrays:
+                    a[:live] = a[self._lo : self._hi].copy()
+            else:  # (new memory costs page faults: only when the live part has grown)
+                cap = max(2 * (live + n), 1024)
+                new = [np.empty(cap, dt) for dt in self._dtypes]
+                for a, b in zip(new, self._arrays, strict=True):
+                    a[:live] = b[self._lo : self._hi]
+                self._arrays = new
+            self._lo, self._hi = 0, live
         for a, p in zip(self._arrays, parts, strict=True):
             a[self._hi : self._hi + n] = p
         self._hi += n
@@ -380,6 +403,9 @@ class Dvbs2Synchronizer:
         Carrier tracker process noise (see :class:`~modem.sync.carrier.PhaseTracker`).
     dd_bandwidth : float
         Loop bandwidth B_n T of the decision-directed phase loop used in frames without pilots.
+    refine : bool
+        Refine each frame's Es/N0 with its data before returning it (see :func:`refine_noise`);
+        False leaves that to the consumer (``SyncedFrame.refined`` False).
 
     Attributes
     ----------
@@ -403,8 +429,10 @@ class Dvbs2Synchronizer:
         q_freq: float = 1e-13,
         q_rate: float = 1e-24,
         dd_bandwidth: float = 2e-3,
+        refine: bool = True,
     ):
         self.rolloff = rolloff
+        self.refine = bool(refine)
         self.sps = check_int(sps, "sps", 2, 64)
         self.span = check_int(span, "span", 2, 128)
         self._mf_span = min(self.span, MATCHED_SPAN)
@@ -430,8 +458,25 @@ class Dvbs2Synchronizer:
         self._omega_fe = 0.0
         self._enter_acquire()
         self._ever_locked = False
+        self._ending = False
 
     # -- public
+
+    def flush(self) -> list[SyncedFrame]:
+        """End of stream: the frames that waited only for later samples that will not come.
+
+        A first APSK frame waits for the next frame's header and pilots to resolve its frequency
+        alias (see :func:`_resolve_alias`); at the end of the stream it is decided on its own data
+        symbols instead. The synchronizer stays as it is otherwise (an incomplete frame stays
+        pending: :meth:`pending_start_sample`).
+        """
+        out: list[SyncedFrame] = []
+        self._ending = True
+        try:
+            self._run(out)
+        finally:
+            self._ending = False
+        return out
 
     @property
     def locked(self) -> bool:
@@ -825,8 +870,13 @@ class Dvbs2Synchronizer:
         """
         order = _psk_order(m.word)
         if not order:
+            if m.word >> 2 and len(_known_blocks(m.word, self.gold_code)) >= 3 and not self._ending:
+                if self._sym.end < p + length + NEXT_FRAME_SPAN:
+                    return None  # the next frame's header and first pilots decide the alias
             return self._first_frequency(p, m, length)
         span_end = p + max(length, self._init_span)
+        if self._ending:  # (end of stream: what there is)
+            span_end = min(span_end, max(self._sym.end, p + length))
         if self._sym.end < span_end:
             return None
         # the frames within the window, header after header
@@ -857,7 +907,8 @@ class Dvbs2Synchronizer:
         snr = max(m.metric / max(1.0 - m.metric, 1e-3), 1e-3)
         span = float(np.clip(5 * 4.6e-4 / math.sqrt(snr), 3e-4, 4e-3))
         f_all, ratio = _mth_power_peak(z, order, m.freq, span)
-        if ratio < INIT_RELIABLE and self._init_span < INIT_MAX_SYMBOLS and q + frame_length(word) > span_end:
+        more = self._init_span < INIT_MAX_SYMBOLS and not self._ending
+        if ratio < INIT_RELIABLE and more and q + frame_length(word) > span_end:
             self._init_span = min(2 * max(self._init_span, length), INIT_MAX_SYMBOLS)
             return None
         span = max(2e-4, MAX_RATE * z.size)
@@ -906,7 +957,9 @@ class Dvbs2Synchronizer:
             omega = 2 * math.pi * f_res + self._omega_fe
             phi_c = float(np.interp(centre - p, np.arange(PLHEADER_LENGTH), phi[:PLHEADER_LENGTH]))
             var_theta = self._noise_rel / (2 * PLHEADER_LENGTH)
-            var_omega = (2 * math.pi * (2e-5 if _psk_order(m.word) else 2e-4)) ** 2
+            # (APSK with pilots: refined on its pilots, see _resolve_alias)
+            precise = _psk_order(m.word) or (m.word >> 2 and starts.size >= 4)
+            var_omega = (2 * math.pi * (2e-5 if precise else 2e-4)) ** 2
             if not has_blocks:  # no pilots: no frequency rate (see _pilotless_mpsk)
                 rate = 0.0
             tr.start(centre, float(np.angle(hc)) + phi_c, omega, var_theta, var_omega, 2 * math.pi * rate,
@@ -945,12 +998,12 @@ class Dvbs2Synchronizer:
         noise = max(float(power.sum()) - abs(gain) ** 2 * n, 0.0) / max(n - 1, 1)
         g2 = abs(gain) ** 2
         noise_rel = max(noise / g2, 1e-7) if g2 > 0 else 1.0
-        noise_rel = _refine_noise(ycorr, m.word, gain, noise_rel)  # unbiased: the demapper's too
-        self._noise_rel = noise_rel
-        return SyncedFrame(
+        ev = SyncedFrame(
             "frame", int(round(float(pos[0]))), m.word, m.metric, ycorr, gain, noise_rel,
-            float(-10 * np.log10(noise_rel)), cfo, self._clock,
+            float(-10 * np.log10(noise_rel)), cfo, self._clock, refined=False,
         )  # fmt: skip
+        # (the refined estimate is not used for tracking: the next frame starts from its own blocks)
+        return refine_noise(ev) if self.refine else ev
 
     def _derotate(self, y, p, phi, tpos, centres, thetas, curv) -> np.ndarray:
         """Remove the tracked phase minus the front end's from the frame's symbols.
@@ -996,7 +1049,28 @@ class Dvbs2Synchronizer:
         t2 = float(np.mean([o + 0.5 * r.size for o, r in second]))
         rate = float(np.clip((f2 - f1) / (t2 - t1), -MAX_RATE, MAX_RATE))
         tc = 0.5 * (PLHEADER_LENGTH - 1)
-        return f_all + rate * (tc - 0.5 * (t1 + t2)), rate
+        f_hdr = f_all + rate * (tc - 0.5 * (t1 + t2))
+        if m.word >> 2 and len(blocks) >= 4:
+            nxt = self._next_frame_blocks(p, length, m.freq)
+            if nxt:
+                y = self._sym.get(0, p, min(self._sym.end, p + length + NEXT_FRAME_SPAN))
+            return _resolve_alias(y, blocks + nxt, _points(m.word), f_all, length)
+        return f_hdr, rate
+
+    def _next_frame_blocks(self, p: int, length: int, freq: float) -> list:
+        """The next PLFRAME's header and first two pilot blocks, at offsets from p, if found."""
+        q0 = p + length
+        if self._sym.end < q0 + SLIP + PLHEADER_LENGTH:
+            return []
+        nxt = self._find_header(q0, SLIP, freq, grid=3)
+        if nxt is None or nxt[1].metric < VERIFY_THRESHOLD or not _word_ok(nxt[1].word):
+            return []
+        q, w = nxt[0], nxt[1].word
+        out = [(q - p, self._glrt.reference(w))]
+        for off, r in _known_blocks(w, self.gold_code)[:2]:
+            if q + off + r.size <= self._sym.end:
+                out.append((q - p + off, r))
+        return out
 
     def _pilotless_mpsk(self, p, y, phi, m, tr, order) -> np.ndarray:
         """Phase of a QPSK or 8PSK frame without pilots, from its M-th power (non data aided).
@@ -1078,156 +1152,231 @@ def _word_ok(word: int) -> bool:
     return word_valid(word)
 
 
+def refine_noise(frame: SyncedFrame) -> SyncedFrame:
+    """Refine a frame's ``noise_var`` and ``esn0_db`` with its data symbols, in place (once).
+
+    What a synchronizer made with ``refine=True`` (the default) does to every frame before it
+    returns it; with ``refine=False`` the consumer calls this where it suits it (the receiver's
+    decoding thread). Returns ``frame``.
+    """
+    if frame.kind == "frame" and not frame.refined:
+        frame.noise_var = _refine_noise(frame.symbols, frame.word, frame.gain, frame.noise_var)
+        frame.esn0_db = float(-10 * np.log10(frame.noise_var))
+        frame.refined = True
+    return frame
+
+
 def _refine_noise(y: np.ndarray, word: int, gain: complex, noise_rel: float) -> float:
     """N0 / Es of a frame from all its symbols, where that beats the header and pilots alone.
 
-    QPSK frames (every symbol of the frame, header and pilots too, is a QPSK point): the maximum
-    likelihood amplitude and noise of the I and Q components as BPSK with unknown symbols,
-    by expectation-maximization (a <- mean(x tanh(a x / s2)), s2 <- mean(x^2) - a^2; 8
-    iterations from the header-and-pilot estimate, over every other symbol), near the
-    Cramer-Rao bound down to -3 dB. 8PSK frames: the second- and fourth-moment estimator (M2M4,
-    Es = sqrt(2 M2^2 - M4), N0 = M2 - Es), free of phase and decisions. APSK frames: the same
-    expectation-maximization over the whole constellation (posterior weights of every point;
-    6 iterations over :data:`APSK_EM_SYMBOLS` data symbols), which, unlike hard decisions, is
-    not biased by symbol errors; where those are rare (16APSK above 15 dB, 32APSK above 17 dB)
-    hard decisions over half the data symbols (more symbols, a fraction of the work). An
-    estimate more than 3 dB from the header-and-pilot one is not believed (a broken frame);
+    QPSK frames below 2 dB (every symbol of the frame, header and pilots too, is a QPSK point):
+    the maximum likelihood amplitude and noise of the I and Q components as BPSK, the data's
+    signs unknown, the header's and pilots' known, by expectation-maximization
+    (:func:`_em_bpsk`, from the header-and-pilot estimate, over every symbol). 8PSK frames and
+    QPSK above 2 dB: the second- and fourth-moment estimator (M2M4, Es = sqrt(2 M2^2 - M4),
+    N0 = M2 - Es), free of phase and decisions. APSK frames: hard decisions on up to
+    :data:`APSK_NOISE_SYMBOLS` data symbols, their mean squared error (which symbol errors bias
+    low) mapped back to the Es/N0 that gives it (:func:`_decision_table`, this constellation's),
+    the amplitude from the symbols' mean power (Es + N0); see :func:`_apsk_noise`. An estimate
+    more than 3 dB from the header-and-pilot one is not believed (a broken frame);
     ``noise_rel`` is returned then.
     """
     mc = word >> 2
     if mc == 0:
         return noise_rel
-    if _psk_order(word) == 4 and abs(gain) > 0:
-        z = np.ascontiguousarray(y[::2]) * np.complex64(np.conj(gain) / abs(gain))
+    if _psk_order(word) == 4 and abs(gain) > 0 and noise_rel > QPSK_EM_BELOW:
+        data = _data_index(word)
+        z = y[data] * np.complex64(np.conj(gain) / abs(gain))
+        n_known = y.size - data.size
+        known_m2 = float(np.sum(np.abs(y) ** 2)) - float(np.sum(np.abs(z) ** 2))
+        # the header and pilots: sum over their I and Q of sign * x = sqrt(2) Re(sum z conj(ref))
+        known_sum = math.sqrt(2.0) * abs(gain) * n_known
         a0, s0 = abs(gain) / math.sqrt(2.0), max(noise_rel, 1e-6) * abs(gain) ** 2 / 2
-        a, s2 = _em_bpsk(z.view(np.float32), a0, s0)
+        a, s2 = _em_bpsk(z.view(np.float32), known_sum, known_m2, 2 * n_known, a0, s0)
         est = s2 / (a * a) if a > 0 else 0.0
-        if est > 0 and abs(math.log10(est / noise_rel)) < 0.3:  # within 3 dB of the pilots' estimate
-            return max(est, 1e-7)
-        return noise_rel
-    if _psk_order(word):
+    elif _psk_order(word):  # 8PSK, and QPSK above 2 dB
         m2, m4 = _moments(y)
         es2 = 2 * m2 * m2 - m4
         if es2 <= 0:
             return noise_rel
         es = math.sqrt(es2)
-        return max((m2 - es) / es, 1e-7)
-    if abs(gain) == 0:
-        return noise_rel
-    data = np.ones(y.size, bool)
-    data[:PLHEADER_LENGTH] = False
-    for off, r in _known_blocks(word, 0):  # pilot positions (the same for any scrambling code)
-        data[off : off + r.size] = False
-    idx = np.flatnonzero(data)
-    # the scrambled constellation is the same set (every DVB-S2 constellation is pi/2 symmetric)
-    pts = _points(word).astype(np.complex128)
-    if noise_rel < (10**-1.5 if modcod_parameters(mc)[0] == "16APSK" else 10**-1.7):
-        # symbol errors rare (16APSK above 15 dB, 32APSK above 17 dB): hard decisions on every
-        # other data symbol
-        body = np.ascontiguousarray(y[idx[::2]].astype(np.complex128) * (np.conj(gain) / abs(gain)))
-        a, s2 = _em_constellation(body, pts, abs(gain), max(noise_rel, 1e-6) * abs(gain) ** 2, 0)
+        est = (m2 - es) / es
+    elif abs(gain) > 0:
+        est = _apsk_noise(y, word, gain, noise_rel)
     else:
-        idx = idx[:: max(1, idx.size // APSK_EM_SYMBOLS)]
-        body = np.ascontiguousarray(y[idx].astype(np.complex128) * (np.conj(gain) / abs(gain)))
-        a, s2 = _em_constellation(body, pts, abs(gain), max(noise_rel, 1e-6) * abs(gain) ** 2, 6)
-    est = s2 / (a * a) if a > 0 else 0.0
+        return noise_rel
     if est > 0 and abs(math.log10(est / noise_rel)) < 0.3:  # within 3 dB of the pilots' estimate
         return max(est, 1e-7)
     return noise_rel
 
 
-@nb.njit(cache=True, nogil=True)
-def _em_constellation(y, pts, a, s2, iterations):  # pragma: no cover - compiled
-    """EM estimate of the gain a and complex noise variance s2 of y = a s + n, s uniform on pts.
+def _apsk_noise(y: np.ndarray, word: int, gain: complex, noise_rel: float) -> float:
+    """N0 / Es of an APSK frame from hard decisions on its data symbols, unbiased.
 
-    Posterior weights of every point for every symbol, then a = sum w Re(y conj(s)) / sum w |s|^2,
-    s2 = sum w |y - a s|^2 / N, ``iterations`` times from (a, s2). 0 iterations: hard decisions
-    instead (the nearest point gets weight 1), one pass.
+    z = y / gain (the header and pilots' gain and phase). With the decisions p(z) fixed, the
+    mean squared error at amplitude A, mean |z / A - p|^2 = Y / A^2 - 2 R / A + P (Y, R, P:
+    means of |z|^2, Re(z conj p), |p|^2), must equal g(N0 / A^2), the constellation's decision
+    error at that noise (:func:`_decision_table`), while Y = A^2 + N0: a fixed point in
+    rho = N0 / A^2 (4 iterations from the pilots' estimate).
     """
-    n = y.size
-    m = pts.size
-    w = np.empty(m)
-    if iterations == 0:
-        num = 0.0
-        den = 0.0
-        yy = 0.0
-        for i in range(n):
-            v = y[i]
-            best = 1e300
-            kb = 0
-            for k in range(m):
-                dr = v.real - a * pts[k].real
-                di = v.imag - a * pts[k].imag
-                d2 = dr * dr + di * di
-                if d2 < best:
-                    best = d2
-                    kb = k
-            num += v.real * pts[kb].real + v.imag * pts[kb].imag
-            den += pts[kb].real * pts[kb].real + pts[kb].imag * pts[kb].imag
-            yy += v.real * v.real + v.imag * v.imag
-        a = num / den
-        return a, max((yy - 2 * a * num + a * a * den) / n, 0.0)
-    for _ in range(iterations):
-        if s2 <= 0.0 or a <= 0.0:
-            break
-        num = 0.0
-        den = 0.0
-        for i in range(n):
-            v = y[i]
-            best = 1e300
-            for k in range(m):
-                dr = v.real - a * pts[k].real
-                di = v.imag - a * pts[k].imag
-                w[k] = dr * dr + di * di
-                if w[k] < best:
-                    best = w[k]
-            tot = 0.0
-            for k in range(m):
-                w[k] = math.exp(-(w[k] - best) / s2)
-                tot += w[k]
-            for k in range(m):
-                p = w[k] / tot
-                num += p * (v.real * pts[k].real + v.imag * pts[k].imag)
-                den += p * (pts[k].real * pts[k].real + pts[k].imag * pts[k].imag)
-        a = num / den
-        acc = 0.0
-        for i in range(n):
-            v = y[i]
-            best = 1e300
-            for k in range(m):
-                dr = v.real - a * pts[k].real
-                di = v.imag - a * pts[k].imag
-                w[k] = dr * dr + di * di
-                if w[k] < best:
-                    best = w[k]
-            tot = 0.0
-            e = 0.0
-            for k in range(m):
-                q = math.exp(-(w[k] - best) / s2)
-                tot += q
-                e += q * w[k]
-            acc += e / tot
-        s2 = acc / n
-    return a, s2
+    data = _data_index(word)
+    idx = data[:: max(1, -(-data.size // APSK_NOISE_SYMBOLS))]
+    z = np.ascontiguousarray(y[idx]) * np.complex64(1.0 / gain)
+    pts = _points(word)
+    cells, half = _decision_cells(word >> 2)
+    yy, rr, pp = _decision_stats(z, pts, cells, half)
+    grid, log_g = _decision_table(word >> 2)
+    rho = max(noise_rel, 1e-7)
+    for _ in range(4):
+        amp = math.sqrt(yy / (1.0 + rho))
+        mse = yy / (amp * amp) - 2 * rr / amp + pp
+        if mse <= 0:
+            return noise_rel
+        rho = 10 ** (-float(np.interp(-math.log(mse), -log_g, grid)) / 10)
+    return rho
+
+
+@lru_cache(maxsize=64)
+def _data_index(word: int) -> np.ndarray:
+    """Positions of a PLFRAME's data symbols (not header, not pilots)."""
+    data = np.ones(frame_length(word), bool)
+    data[:PLHEADER_LENGTH] = False
+    for off, r in _known_blocks(word, 0):  # pilot positions (the same for any scrambling code)
+        data[off : off + r.size] = False
+    out = np.flatnonzero(data)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=32)
+def _decision_table(mc: int) -> tuple[np.ndarray, np.ndarray]:
+    """(Es/N0 grid in dB, log of the mean squared hard-decision error there) of a constellation.
+
+    The error of z = s + n against its nearest point, s uniform over the constellation (unit
+    mean power), n complex Gaussian; over a fixed set of 32768 noise samples (the same at
+    every grid point, so the curve is smooth and monotonic), -6 .. 36 dB in 1 dB steps.
+    """
+    pts = _points(mc << 2)
+    cells, half = _decision_cells(mc)
+    rng = np.random.default_rng(20240607)
+    ns = 32768
+    sym = np.ascontiguousarray(np.resize(pts, ns))
+    w = ((rng.standard_normal(ns) + 1j * rng.standard_normal(ns)) / math.sqrt(2.0)).astype(np.complex64)
+    grid = np.arange(-6.0, 36.5, 1.0)
+    log_g = np.empty(grid.size)
+    for i, r in enumerate(grid):
+        z = sym + np.complex64(10 ** (-r / 20)) * w
+        yy, rr, pp = _decision_stats(z, pts, cells, half)
+        log_g[i] = math.log(max(yy - 2 * rr + pp, 1e-300))
+    grid.setflags(write=False)
+    log_g.setflags(write=False)
+    return grid, log_g
+
+
+#: Cells per axis of the nearest-point lookup (see _decision_cells).
+DECISION_CELLS = 256
+
+
+@lru_cache(maxsize=32)
+def _decision_cells(mc: int) -> tuple[np.ndarray, float]:
+    """Nearest-point lookup of a constellation: (cells, half width of the square covered).
+
+    A DECISION_CELLS^2 grid over the square +-half: cell (i, j) holds the index of the point
+    nearest to all four of its corners, or -1 where they differ (the decision regions are convex,
+    so a cell whose corners agree lies inside one region: the lookup is exact).
+    """
+    pts = _points(mc << 2).astype(np.complex128)
+    half = 1.6 * float(np.max(np.abs(pts)))
+    edges = np.linspace(-half, half, DECISION_CELLS + 1)
+    corners = edges[None, :] + 1j * edges[:, None]  # [row = imag, col = real]
+    near = np.argmin(np.abs(corners[..., None] - pts) ** 2, axis=-1)
+    c00 = near[:-1, :-1]
+    same = (c00 == near[1:, :-1]) & (c00 == near[:-1, 1:]) & (c00 == near[1:, 1:])
+    cells = np.where(same, c00, -1).astype(np.int8)
+    cells.setflags(write=False)
+    return cells, half
 
 
 @nb.njit(cache=True, nogil=True)
-def _em_bpsk(x, a, s2):  # pragma: no cover - compiled
-    """EM estimate of amplitude a and noise variance s2 of x = +-a + n (x: real samples)."""
-    n = x.size
-    m2 = 0.0
+def _decision_stats(z, pts, cells, half):  # pragma: no cover - compiled
+    """Means of |z|^2, Re(z conj p) and |p|^2, p the constellation point nearest z.
+
+    The nearest point from the lookup ``cells`` (see :func:`_decision_cells`) where it is
+    decided, by search otherwise.
+    """
+    n = z.size
+    m = cells.shape[0]
+    scale = m / (2.0 * half)
+    yy = 0.0
+    rr = 0.0
+    pp = 0.0
     for i in range(n):
-        m2 += float(x[i]) * x[i]
+        v = z[i]
+        kb = -1
+        cx = (v.real + half) * scale
+        cy = (v.imag + half) * scale
+        if 0.0 <= cx < m and 0.0 <= cy < m:
+            kb = cells[int(cy), int(cx)]
+        if kb < 0:
+            best = np.inf
+            for k in range(pts.size):
+                dr = v.real - pts[k].real
+                di = v.imag - pts[k].imag
+                d = dr * dr + di * di
+                if d < best:
+                    best = d
+                    kb = k
+        q = pts[kb]
+        yy += v.real * v.real + v.imag * v.imag
+        rr += v.real * q.real + v.imag * q.imag
+        pp += q.real * q.real + q.imag * q.imag
+    return yy / n, rr / n, pp / n
+
+
+@nb.njit(cache=True, nogil=True)
+def _em_bpsk(x, known_sum, known_m2, n_known, a, s2):  # pragma: no cover - compiled
+    """ML amplitude a and noise variance s2 of x = +-a + n, some signs known, by EM.
+
+    x: the samples of unknown sign; of the n_known samples of known sign, the sum of sign * x
+    (``known_sum``) and of x^2 (``known_m2``). On a histogram of |x| (1024 bins up to
+    a + 8 sqrt(s2) of the starting values; beyond, where tanh is 1, exact sums): one pass over
+    the samples, then up to :data:`EM_ITERATIONS` iterations a <- (known_sum + sum
+    x tanh(a x / s2)) / N, s2 <- mean(x^2) - a^2 (N all samples), until a changes by less than
+    1e-7 of itself.
+    """
+    n = x.size + n_known
+    nbins = 1024
+    top = a + 8.0 * math.sqrt(max(s2, 0.0))
+    if not top > 0.0:
+        return a, s2
+    w = top / nbins
+    h = np.zeros(nbins)
+    m2 = known_m2
+    tail = known_sum  # plus the sum of |x| beyond the histogram
+    for i in range(x.size):
+        v = abs(float(x[i]))
+        m2 += v * v
+        j = int(v / w)
+        if j < nbins:
+            h[j] += 1.0
+        else:
+            tail += v
     m2 /= n
-    for _ in range(8):
+    centre = (np.arange(nbins) + 0.5) * w
+    for _ in range(EM_ITERATIONS):
         if s2 <= 0.0 or a <= 0.0:
             break
         c = a / s2
-        acc = 0.0
-        for i in range(n):
-            acc += x[i] * math.tanh(c * x[i])
-        a = acc / n
-        s2 = max(m2 - a * a, 1e-12 * m2)
+        acc = tail
+        for j in range(nbins):
+            if h[j] > 0.0:
+                acc += h[j] * centre[j] * math.tanh(c * centre[j])
+        a_new = acc / n
+        s2 = max(m2 - a_new * a_new, 1e-12 * m2)
+        done = abs(a_new - a) <= 1e-7 * a
+        a = a_new
+        if done:
+            break
     return a, s2
 
 
@@ -1236,24 +1385,66 @@ def _level(y: np.ndarray, table, stats, noise_rel: float) -> np.ndarray:
 
     Each known block's amplitude (|sum y conj(s)| / N, its noise bias removed; from ``stats`` =
     :func:`block_stats`) is fitted with a quadratic in time over the frame (a straight line with
-    fewer than 6 blocks, nothing with fewer than 3), normalized to its mean; y is divided by it.
+    fewer than 6 blocks, nothing with fewer than 3; weighted least squares, weights the block
+    lengths), normalized to its mean over the frame; y is divided by it (unless it falls below
+    0.2 somewhere: a broken fit). (:func:`_level_kernel`.)
     """
     starts, lens, _, _ = table
     if starts.size < 3:
         return y
     corr, power = stats
-    c = np.abs(corr) / lens
-    p = power / lens
-    a2 = c * c - p * noise_rel / (1.0 + noise_rel) / lens  # E|c/N|^2 = A^2 + N0 / N
-    a = np.sqrt(np.maximum(a2, 1e-30))
-    t = starts + 0.5 * (lens - 1)
-    deg = 2 if starts.size >= 6 else 1
-    coef = np.polyfit((t - t.mean()) / y.size, a, deg, w=np.sqrt(lens.astype(float)))
-    g = np.polyval(coef, (np.arange(y.size) - t.mean()) / y.size)
-    g /= np.mean(g)
-    if not np.all(g > 0.2):
-        return y
-    return (y / g).astype(np.complex64)
+    out = np.empty_like(y)
+    ok = _level_kernel(y, starts, lens, corr, power, noise_rel, 2 if starts.size >= 6 else 1, out)
+    return out if ok else y
+
+
+@nb.njit(cache=True, nogil=True)
+def _level_kernel(y, starts, lens, corr, power, noise_rel, deg, out):  # pragma: no cover - compiled
+    """:func:`_level`: the fit (normal equations, in x = (t - mean t) / N) and the division.
+
+    Returns False (``out`` not written) where the normalized fit falls to 0.2 or below.
+    """
+    nb_ = starts.size
+    n = y.size
+    t = np.empty(nb_)
+    for b in range(nb_):
+        t[b] = starts[b] + 0.5 * (lens[b] - 1)
+    tm = np.mean(t)
+    m = np.zeros((3, 3))
+    v = np.zeros(3)
+    for b in range(nb_):
+        c = abs(corr[b]) / lens[b]
+        a2 = c * c - power[b] / lens[b] * noise_rel / (1.0 + noise_rel) / lens[b]  # E|c/N|^2 = A^2 + N0/N
+        a = math.sqrt(max(a2, 1e-30))
+        x = (t[b] - tm) / n
+        w = float(lens[b])
+        p = np.array([1.0, x, x * x])
+        for i in range(deg + 1):
+            v[i] += w * p[i] * a
+            for j in range(deg + 1):
+                m[i, j] += w * p[i] * p[j]
+    c = np.zeros(3)
+    c[: deg + 1] = np.linalg.solve(m[: deg + 1, : deg + 1], v[: deg + 1])
+    # the fit's mean over the frame's symbols (sums of x and x^2 over i = 0 .. n-1 in closed
+    # form) and its minimum (at the ends or the vertex), then the division
+    s1 = n * (n - 1) / 2.0
+    s2 = (n - 1) * n * (2 * n - 1) / 6.0
+    mx = (s1 - n * tm) / (n * n)
+    mx2 = (s2 - 2 * tm * s1 + n * tm * tm) / (n * n * n)
+    mean = c[0] + c[1] * mx + c[2] * mx2
+    xa = -tm / n
+    xb = (n - 1 - tm) / n
+    lo = min(c[0] + xa * (c[1] + xa * c[2]), c[0] + xb * (c[1] + xb * c[2]))
+    if c[2] > 0:
+        xv = -c[1] / (2 * c[2])
+        if xa < xv < xb:
+            lo = min(lo, c[0] + xv * (c[1] + xv * c[2]))
+    if not (mean > 0 and lo > 0.2 * mean):
+        return False
+    for i in range(n):
+        x = (i - tm) / n
+        out[i] = y[i] * np.float32(mean / (c[0] + x * (c[1] + x * c[2])))
+    return True
 
 
 def _noise_from_blocks(corr: np.ndarray, power: np.ndarray, lens: np.ndarray) -> float:
@@ -1283,26 +1474,105 @@ def _fit(y: np.ndarray, r: np.ndarray) -> tuple[complex, float]:
 def _block_frequency(y: np.ndarray, blocks, f0: float, span: float, points: int = 161) -> float:
     """Frequency (cycles/symbol) maximizing the sum over known blocks of |correlation|^2, near f0.
 
-    Each block's correlation at every grid frequency is one matrix product with a table of
-    exp(-j 2 pi f (k - centre)) shared by all blocks of its length.
+    (:func:`_block_scores` on the grid f0 +- span, then a parabola through the best point.)
     """
     grid = f0 + np.linspace(-span, span, points)
+    d = np.concatenate([y[off : off + r.size] * np.conj(r) for off, r in blocks]).astype(np.complex128)
+    lens = np.array([r.size for _, r in blocks], np.int64)
     score = np.zeros(grid.size)
-    tables: dict[int, np.ndarray] = {}
-    for off, r in blocks:
-        n = r.size
-        if n not in tables:
-            k = np.arange(n) - 0.5 * (n - 1)
-            tables[n] = np.exp(-2j * np.pi * np.outer(grid, k))
-        d = y[off : off + n].astype(np.complex128) * np.conj(r)
-        c = tables[n] @ d
-        score += c.real**2 + c.imag**2
+    _block_scores(d, lens, grid, score)
     i = int(np.argmax(score))
     if 0 < i < grid.size - 1:
         den = score[i - 1] - 2 * score[i] + score[i + 1]
         if den < 0:
             return float(grid[i] + 0.5 * (score[i - 1] - score[i + 1]) / den * (grid[1] - grid[0]))
     return float(grid[i])
+
+
+@nb.njit(cache=True, nogil=True)
+def _block_scores(d, lens, grid, score):  # pragma: no cover - compiled
+    """score[g] = sum over blocks of |sum_k d_k exp(-j 2 pi grid[g] (k - centre))|^2.
+
+    d: the blocks' y conj(ref), concatenated (lengths ``lens``).
+    """
+    for g in range(grid.size):
+        w = -2.0 * np.pi * grid[g]
+        rot = complex(math.cos(w), math.sin(w))
+        acc = 0.0
+        o = 0
+        for b in range(lens.size):
+            n = lens[b]
+            h = -0.5 * (n - 1) * w
+            ph = complex(math.cos(h), math.sin(h))
+            c = 0j
+            for k in range(n):
+                c += d[o + k] * ph
+                ph *= rot
+            acc += c.real * c.real + c.imag * c.imag
+            o += n
+        score[g] = acc
+
+
+def _resolve_alias(y: np.ndarray, blocks, pts: np.ndarray, f: float, length: int) -> tuple[float, float]:
+    """The pilots' alias of a first APSK frame's frequency, then its frequency and rate, refined.
+
+    Header and pilot blocks taken one by one (non-coherently) give the frequency to a few 1e-4
+    cycles/symbol, not well enough to pick among the aliases the pilot spacing allows
+    (f + k / 1476 cycles/symbol: the same phase at every pilot block of a frame). Candidates
+    f + j / (4 * 1476), j = -6 .. 6 (one within 1/8 of the spacing, where the phase moves less
+    than pi/4 from block to block): for each, every block's phase is measured and unwrapped in
+    order. With the next frame's header and pilots among the blocks (offsets beyond ``length``),
+    whose grid is shifted against this frame's, a wrong alias puts a step into those phases:
+    the candidate whose phases a parabola fits best (the coherent sum after the fit) wins.
+    Without them, the candidate whose data symbols lie nearest to the constellation (mean
+    squared distance to the nearest point, phase interpolated between blocks, on up to
+    :data:`ALIAS_SYMBOLS` of them) wins, a weaker test. The winner's frequency and rate come from
+    a parabola through its unwrapped block phases, weighted by block length (a straight line with
+    fewer than 6 blocks). (Frequency at the header centre in cycles/symbol, rate in
+    cycles/symbol^2.)
+    """
+    n = y.size
+    tc = 0.5 * (PLHEADER_LENGTH - 1)
+    k = np.arange(n, dtype=np.float64) - tc
+    cen = np.array([off + 0.5 * (r.size - 1) for off, r in blocks])
+    lens = np.array([float(r.size) for _, r in blocks])
+    t = cen - tc
+    two_frames = bool(np.any(cen > length))
+    idx = np.zeros(0, np.int64)
+    if not two_frames:
+        data = np.ones(min(n, length), bool)
+        for off, r in blocks:
+            data[off : off + r.size] = False
+        idx = np.flatnonzero(data)
+        idx = idx[:: max(1, idx.size // ALIAS_SYMBOLS)]
+    y = y.astype(np.complex128)
+    pilot_period = PILOT_BLOCK + 1440
+    deg = 2 if cen.size >= 6 else 1
+    best = (-np.inf, f, None)
+    for a in range(-6, 7):
+        fk = f + a / (4 * pilot_period)
+        u = y * np.exp(-2j * np.pi * fk * k)
+        c = np.array([np.sum(u[off : off + r.size] * np.conj(r)) for off, r in blocks])
+        th = np.unwrap(np.angle(c))
+        if two_frames:
+            fit = np.polyval(np.polyfit(t, th, deg, w=np.sqrt(lens)), t)
+            metric = float(np.sum(np.abs(c) * np.cos(th - fit)))
+        else:
+            amp = float(np.sum(np.abs(c)) / np.sum(lens))
+            if amp <= 0 or idx.size == 0:
+                continue
+            v = u[idx] * np.exp(-1j * np.interp(idx, cen, th)) / amp
+            metric = -float(np.mean(np.min(np.abs(v[:, None] - pts[None, :]) ** 2, axis=1)))
+        if metric > best[0]:
+            best = (metric, fk, th)
+    _, fk, th = best
+    if th is None:
+        return f, 0.0
+    if deg == 2:
+        c2, c1, _ = np.polyfit(t, th, 2, w=np.sqrt(lens))
+        rate = float(np.clip(c2 / np.pi, -MAX_RATE, MAX_RATE))  # theta = 2 pi (f t + rate t^2 / 2)
+        return float(fk + c1 / (2 * np.pi)), rate
+    return float(fk + np.polyfit(t, th, 1, w=np.sqrt(lens))[0] / (2 * np.pi)), 0.0
 
 
 def _mth_power_peak(

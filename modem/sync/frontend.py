@@ -17,11 +17,53 @@ from __future__ import annotations
 
 import math
 
+import numba as nb
 import numpy as np
 
 from modem.sync.agc import Agc
-from modem.sync.nco import Rotator
+from modem.sync.nco import _BLOCK, Rotator
 from modem.sync.timing import TimingRecovery
+
+
+@nb.njit(cache=True, nogil=True)
+def _agc_rotate_kernel(x, out, state, alpha, target, floor, n0, f, phi_ref, n_ref):  # pragma: no cover
+    """:class:`Agc` then :class:`Rotator` on x (their kernels' operations, fused: one pass)."""
+    p = state[0]
+    cnt = state[1]
+    steady = (1.0 / alpha) * (1.0 + 1e-9)
+    n = x.size
+    w = -2.0 * math.pi * f
+    sr = math.cos(w)
+    si = math.sin(w)
+    i = 0
+    while i < n:
+        a = n0 + i  # absolute index
+        blk = a - a % _BLOCK
+        end = min(n, i + (blk + _BLOCK - a))
+        ph = phi_ref + 2.0 * math.pi * f * (blk - n_ref)
+        pr = math.cos(ph)
+        pi_ = -math.sin(ph)
+        for _ in range(a - blk):  # advance from the block start, as an aligned chunk would
+            t = pr * sr - pi_ * si
+            pi_ = pr * si + pi_ * sr
+            pr = t
+        for j in range(i, end):
+            v = x[j]
+            pw = np.float64(v.real) * v.real + np.float64(v.imag) * v.imag
+            if cnt >= steady:  # (then 1 / (cnt + 1) < alpha: no division needed)
+                al = alpha
+            else:
+                al = max(1.0 / (cnt + 1.0), alpha)
+            p += al * (pw - p)
+            cnt += 1.0
+            v = v * np.float32(np.sqrt(target / max(p, floor)))
+            out[j] = complex(v.real * pr - v.imag * pi_, v.real * pi_ + v.imag * pr)
+            t = pr * sr - pi_ * si
+            pi_ = pr * si + pi_ * sr
+            pr = t
+        i = end
+    state[0] = p
+    state[1] = cnt
 
 
 class FrontEnd:
@@ -125,7 +167,13 @@ class FrontEnd:
         phases : ndarray of float64, shape (K,)
             Phase removed by the rotator at each symbol centre, rad.
         """
-        y = self.rotator._run(self.agc._run(samples))
+        y = np.empty_like(samples)
+        if samples.size:  # the AGC's then the rotator's operations, in one pass (same result)
+            agc, rot = self.agc, self.rotator
+            phi_ref, n_ref, f = rot.reference()
+            _agc_rotate_kernel(samples, y, agc._state, agc._alpha, agc.target_power, agc._floor,
+                               rot.next_sample, f, phi_ref, n_ref)  # fmt: skip
+            rot._n += samples.size
         sym, pos = self.timing._process(y)
         # the phase law in force at each symbol's centre (the frequency may have changed between
         # calls; the phase is continuous there)

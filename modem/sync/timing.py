@@ -181,31 +181,21 @@ def _rrc(t: np.ndarray, a: float) -> np.ndarray:
     return out
 
 
-@nb.njit(cache=True, nogil=True, fastmath={"contract"})
-def _interp(bf, j0, h, ntaps):  # pragma: no cover - compiled
-    """sum_j h[j] x[j] over complex samples stored as float32 pairs from bf[j0]; ntaps % 4 == 0.
+@nb.njit(cache=True, nogil=True, fastmath={"contract", "reassoc"})
+def _interp(bf, j0, bank, ph, ntaps):  # pragma: no cover - compiled
+    """sum_j bank[ph, j] x[j], j < ntaps, over complex samples stored as float32 pairs from bf[j0].
 
-    Four independent accumulator pairs (a fixed summation order whatever the input's alignment).
+    (Reassociation lets the compiler vectorize the sums; their order depends only on ntaps, not
+    on the data or its alignment, so the result is the same for any chunking.)
     """
-    a0 = np.float32(0.0)
-    a1 = np.float32(0.0)
-    a2 = np.float32(0.0)
-    a3 = np.float32(0.0)
-    b0 = np.float32(0.0)
-    b1 = np.float32(0.0)
-    b2 = np.float32(0.0)
-    b3 = np.float32(0.0)
-    for j in range(0, ntaps, 4):
-        x = bf[j0 + 2 * j : j0 + 2 * j + 8]
-        a0 += h[j] * x[0]
-        b0 += h[j] * x[1]
-        a1 += h[j + 1] * x[2]
-        b1 += h[j + 1] * x[3]
-        a2 += h[j + 2] * x[4]
-        b2 += h[j + 2] * x[5]
-        a3 += h[j + 3] * x[6]
-        b3 += h[j + 3] * x[7]
-    return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+    x = bf[j0 : j0 + 2 * ntaps]
+    h = bank[ph]
+    ar = np.float32(0.0)
+    ai = np.float32(0.0)
+    for j in range(ntaps):
+        ar += h[j] * x[2 * j]
+        ai += h[j] * x[2 * j + 1]
+    return ar, ai
 
 
 @nb.njit(cache=True, nogil=True)
@@ -245,20 +235,18 @@ def _timing_kernel(bf, base, bank, lo, ahead, mbank, mlo, sps, state, gains, inv
         if n + ahead > last:
             break
         ph = int((t - n) * nph + 0.5)
-        sr, si = _interp(bf, 2 * (n + lo - base), bank[ph], ntaps)
+        sr, si = _interp(bf, 2 * (n + lo - base), bank, ph, ntaps)
         if have_prev and seen >= WARM_UP and b % MID_EVERY == MID_EVERY - 1:
             tm = t - 0.5 * per
             m = int(math.floor(tm))
-            mr, mi = _interp(bf, 2 * (m + mlo - base), mbank[int((tm - m) * nph + 0.5)], mtaps)
+            mr, mi = _interp(bf, 2 * (m + mlo - base), mbank, int((tm - m) * nph + 0.5), mtaps)
             e = ((pr - sr) * mr + (pi_ - si) * mi) / max(pw, 1e-30)
             if e > ERROR_CLIP:
                 e = ERROR_CLIP
             elif e < -ERROR_CLIP:
                 e = -ERROR_CLIP
             esum += MID_EVERY * e
-        a = 1.0 / (seen + 1.0)
-        if a < beta:
-            a = beta
+        a = beta if seen >= POWER_TIME_CONSTANT - 1.0 else 1.0 / (seen + 1.0)  # max(1 / (seen + 1), beta)
         pw += a * (sr * sr + si * si - pw)
         seen += 1.0
         out_sym[2 * count] = sr
@@ -379,7 +367,7 @@ class TimingRecovery:
         if rrc_span is not None and rrc_span > MID_SPAN:
             self._mbank = rrc_bank(round(self.rolloff, 6), self.samples_per_symbol, MID_SPAN, self.phases)
             self._mlo = -MID_SPAN * self.samples_per_symbol // 2 + 1
-        pad = -self._bank.shape[1] % 4  # the kernel takes taps in fours: leading zero taps
+        pad = -self._bank.shape[1] % 4  # taps in fours (vector friendly): leading zero taps
         if pad:
             self._bank = np.ascontiguousarray(np.pad(self._bank, ((0, 0), (pad, 0))))
             self._lo -= pad
