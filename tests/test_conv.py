@@ -292,3 +292,25 @@ def test_bad_input_is_refused():
         conv_encode(np.array([0, 2, 1]))
     with pytest.raises(ValueError, match="terminated"):
         dec.decode(np.zeros(10, np.float32), terminated=True)
+
+
+@pytest.mark.parametrize("stable", [True, False])
+def test_fifo_matches_a_plain_array_under_random_appends_and_drops(stable):
+    """conv.Fifo (the streaming decoders' symbol buffers) holds exactly what concatenating and
+    slicing would; with stable_views a view taken earlier never changes."""
+    from modem.fec.conv import Fifo
+
+    rng = np.random.default_rng(8)
+    fifo, ref = Fifo(np.float32, stable_views=stable), np.zeros(0, dtype=np.float32)
+    kept = []
+    for _ in range(300):
+        x = rng.standard_normal(int(rng.integers(0, 5000))).astype(np.float32)
+        fifo.append(x)
+        ref = np.concatenate([ref, x])
+        n = int(rng.integers(0, ref.size + 10))
+        fifo.drop(n)
+        ref = ref[n:]
+        assert fifo.size == ref.size and np.array_equal(fifo.data, ref)
+        if stable and fifo.size:
+            kept.append((fifo.data, fifo.data.copy()))
+    assert all(np.array_equal(v, c) for v, c in kept)

@@ -32,6 +32,11 @@ End
     acknowledged or the far end has reported ``drain_s`` scenario seconds past the end; then it
     reports done with the queue's accounting (bytes not acknowledged stay held, for the next
     pass: never counted as delivered).
+SDLS
+    With ``[security] sdls_key_file`` every user frame's payload is protected
+    (:mod:`modem.sdls`, AES-256-GCM, the frame's seq and offset authenticated too) and flagged
+    ``FLAG_SDLS``, as in the DVB-S2 tx; the sink verifies it. The 26 bytes of overhead per frame
+    count against the Version-3 data field: ``payload_bytes`` may be at most 2015 - 26 = 1989.
 """
 
 from __future__ import annotations
@@ -160,7 +165,20 @@ class Prox1Tx(Stage):
         self.delays: list[int] = []
         self.stalls = 0
         self.rate_log: list[tuple[float, int]] = []
+        self._setup_sdls()
         self.counters.update(frames=0, bytes_offered=0, bytes_acked=0, retransmitted=0, queue_bytes=0, rate=0)
+
+    def _setup_sdls(self) -> None:
+        """The frame protector of ``[security] sdls_key_file`` (None without one)."""
+        from flowgraphs.frame_security import make_protector
+        from modem.sdls import overhead_bytes
+
+        self.protector = make_protector(self.spec, self.p.payload_bytes)
+        if self.protector is not None and self.p.payload_bytes + overhead_bytes() > MAX_PAYLOAD:
+            raise ConfigError(
+                f"stage {self.spec.name!r}: key 'payload_bytes': with SDLS at most "
+                f"{MAX_PAYLOAD - overhead_bytes()} (a Version-3 data field); got {self.p.payload_bytes}"
+            )
 
     # -- inputs
 
@@ -277,12 +295,13 @@ class Prox1Tx(Stage):
         if self.tx.queued_frames == 0:
             self._feed(now)
         cfg = self.tx.config
-        bits = 24 + 8 * (5 + 28 + self.p.payload_bytes + 4)
+        sdls = self.protector.overhead if self.protector is not None else 0
+        bits = 24 + 8 * (5 + 28 + self.p.payload_bytes + sdls + 4)
         n = max(4096, int(bits * float(cfg.symbol_rate_exact / cfg.data_rate)) * cfg.sps)
         return self._emit(self.tx.samples(min(n, cap)))
 
     def _feed(self, now: int) -> None:
-        from flowgraphs.userframes import encode_user_frame
+        from flowgraphs.userframes import FLAG_SDLS, encode_user_frame, sdls_aad
         from modem.prox1.pltu import v3_frame
 
         if self.target is None:  # probe: an empty frame the relay can measure, no data
@@ -292,7 +311,12 @@ class Prox1Tx(Stage):
         f = self.queue.next_frame(now)
         if f is None:
             return
-        self.tx.push_frame(v3_frame(encode_user_frame(f.seq, f.offset, f.payload), sequence=f.seq % 256))
+        if self.protector is not None:
+            payload = self.protector.protect(f.payload, header=sdls_aad(f.seq, f.offset))
+            user = encode_user_frame(f.seq, f.offset, payload, FLAG_SDLS)
+        else:
+            user = encode_user_frame(f.seq, f.offset, f.payload)
+        self.tx.push_frame(v3_frame(user, sequence=f.seq % 256))
         key = str(self.rate)
         self.by_rate[key] = self.by_rate.get(key, 0) + 1
 
@@ -325,7 +349,7 @@ class Prox1Tx(Stage):
         q = self.queue.stats
         to_s = self.tb.time_scale / self.fs
         d = self.delays
-        return {
+        out = {
             "bytes_offered": q.bytes_offered, "bytes_acked": q.bytes_acked,
             "held_bytes": self.queue.held_bytes, "frames_created": q.frames_created,
             "frames_sent": q.frames_sent,
@@ -335,6 +359,14 @@ class Prox1Tx(Stage):
             "feedback_stalls": self.stalls,
             "feedback_delay_s": {"mean": sum(d) / len(d) * to_s, "max": max(d) * to_s} if d else None,
         }  # fmt: skip
+        if getattr(self, "protector", None) is not None:
+            out["sdls"] = {
+                "frames_protected": self.protector.frames_out,
+                "bytes_protected": self.protector.bytes_in,
+                "overhead_bytes_per_frame": self.protector.overhead,
+                "next_seq": self.protector.next_seq,
+            }
+        return out
 
 
 STAGE = Prox1Tx

@@ -369,6 +369,15 @@ def _quantize_kernel(x, out):
             out[i, ln] = min(QMAX, max(-QMAX, v))
 
 
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _abs_sum(buf, s0, n):
+    """Sum of |buf[s0 : s0 + n]| in float64, reassociated (vectorized; depends only on the values)."""
+    acc = 0.0
+    for i in range(s0, s0 + n):
+        acc += abs(np.float64(buf[i]))
+    return acc
+
+
 @nb.njit(cache=True, nogil=True)
 def _gather_quantize_kernel(buf, starts, lens, out):
     """Gather the lanes' segments out of one stream buffer and quantize them in one pass.
@@ -387,9 +396,7 @@ def _gather_quantize_kernel(buf, starts, lens, out):
             continue
         s0 = starts[ln]
         n = lens[ln]
-        acc = 0.0
-        for i in range(n):
-            acc += abs(buf[s0 + i])
+        acc = _abs_sum(buf, s0, n)
         sc = np.float32(QMEAN * n / acc) if acc > 0 else np.float32(0.0)
         for i in range(n):
             v = min(qmax, max(-qmax, buf[s0 + i] * sc))
@@ -602,6 +609,52 @@ class ViterbiDecoder:
         return out[0] if single else out
 
 
+class Fifo:
+    """A growing 1-D buffer: append at the end, drop from the front, read :attr:`data` (a view).
+
+    Appending copies only the new values; when the end of the storage is reached the live
+    values move once (to the front, or into new storage twice their size); dropping moves
+    nothing. With ``stable_views`` (default) the live values move only into new storage, so
+    views taken from :attr:`data` stay valid for ever; without it they are valid until the
+    next :meth:`append` (no new storage once the buffer has its working size).
+    """
+
+    def __init__(self, dtype, stable_views: bool = True):
+        self._a = np.empty(0, dtype=dtype)
+        self._lo = 0
+        self._hi = 0
+        self.stable_views = bool(stable_views)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The live values (a view)."""
+        return self._a[self._lo : self._hi]
+
+    @property
+    def size(self) -> int:
+        """Number of live values."""
+        return self._hi - self._lo
+
+    def append(self, x: np.ndarray) -> None:
+        """Append the values of x (cast to the buffer's dtype)."""
+        n = x.size
+        if self._hi + n > self._a.size:
+            live = self._hi - self._lo
+            if not self.stable_views and 2 * (live + n) <= self._a.size:
+                self._a[:live] = self._a[self._lo : self._hi]  # numpy handles the overlap
+            else:
+                a = np.empty(max(2 * (live + n), 1 << 12), dtype=self._a.dtype)
+                a[:live] = self._a[self._lo : self._hi]
+                self._a = a
+            self._lo, self._hi = 0, live
+        self._a[self._hi : self._hi + n] = x
+        self._hi += n
+
+    def drop(self, n: int) -> None:
+        """Forget the oldest n values (all of them when n >= size)."""
+        self._lo = min(self._hi, self._lo + max(0, int(n)))
+
+
 class ViterbiStream:
     """Streaming soft Viterbi decoding of an unbounded CCSDS K = 7 rate-1/2 symbol stream.
 
@@ -664,12 +717,16 @@ class ViterbiStream:
 
     def reset(self) -> None:
         """Forget the stream: the next symbol is the first C1 of a new stream."""
-        self._buf = np.zeros(0, dtype=np.float32)  # LLRs from step self._base on
+        self._fifo = Fifo(np.float32, stable_views=False)  # LLRs from step self._base on
         self._base = 0  # absolute trellis step of self._buf[0:2]
         self._next = 0  # first bit not yet output
         self._odd = np.zeros(0, dtype=np.float32)  # a C1 waiting for its C2
         self._flushed = False
         self.bits_out = 0
+
+    @property
+    def _buf(self) -> np.ndarray:
+        return self._fifo.data
 
     @property
     def pending_steps(self) -> int:
@@ -698,7 +755,7 @@ class ViterbiStream:
         return self.push_trusted(x)
 
     def push_trusted(self, x: np.ndarray) -> np.ndarray:
-        """:meth:`__call__` for input already checked: 1-D C-contiguous float32, finite."""
+        """:meth:`__call__` for input already checked: 1-D float32 (any stride), finite."""
         if self._flushed:
             raise RuntimeError("ViterbiStream was flushed: call reset() before pushing a new stream")
         if self._odd.size:
@@ -707,8 +764,8 @@ class ViterbiStream:
             self._odd, x = x[-1:].copy(), x[:-1]
         else:
             self._odd = np.zeros(0, dtype=np.float32)
-        self._buf = np.concatenate([self._buf, x]) if self._buf.size else x.copy()
-        end = self._base + self._buf.size // 2  # steps available
+        self._fifo.append(x)
+        end = self._base + self._fifo.size // 2  # steps available
         count = max(0, (end - self.overlap) // self.block - self._next // self.block)
         if count < self.min_batch:
             return np.zeros(0, dtype=np.uint8)  # wait for a fuller batch (same bits, later)
@@ -758,7 +815,7 @@ class ViterbiStream:
                 out[k0 - first : k0 - first + n] = bits[i, :n]
         self._next = first + out.size
         drop = max(0, self._next - w - self._base)
-        self._buf = self._buf[2 * drop :].copy()
+        self._fifo.drop(2 * drop)
         self._base += drop
         self.bits_out += out.size
         return out

@@ -28,16 +28,13 @@ a^2 / N); the receiver averages them over a frame.
 from __future__ import annotations
 
 import math
-import queue
 from dataclasses import dataclass, field
 
 import numba as nb
 import numpy as np
 
-from modem.fec import _ldpc_kernels as _lk
-from modem.fec import ldpc_decoder as _ld
-from modem.fec.conv import ViterbiDecoder, ViterbiStream, _output_table
-from modem.fec.ldpc_decoder import LdpcDecoder, LdpcResult
+from modem.fec.conv import Fifo, ViterbiDecoder, ViterbiStream, _output_table
+from modem.fec.ldpc_decoder import LdpcDecoder
 from modem.prox1.coding import (
     CSM_BITS,
     CSM_LENGTH,
@@ -95,9 +92,12 @@ class DecodedChunk:
     quality: list[QualityRecord] = field(default_factory=list)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
 def _sums_kernel(y, ref, f, block, out):
-    """Per block of ``block`` symbols: out[b] = (sum Re(y) s, sum |y|^2, sum f, count)."""
+    """Per block of ``block`` symbols: out[b] = (sum Re(y) s, sum |y|^2, sum f, count).
+
+    The sums may be reassociated (vectorized); each depends only on its block's values.
+    """
     n = y.shape[0]
     for b in range(out.shape[0]):
         lo = b * block
@@ -143,32 +143,54 @@ def _reencode_sums_kernel(y, f, bits, state, table, block, out):
     """Re-encode bits (from encoder ``state``) and sum per block of ``block`` bits.
 
     out[b] = (hard-decision disagreements, sum Re(y) s, sum |y|^2, sum f, symbols); s = 1 - 2 c.
+    The re-encoding needs no serial state: the register of bit i is bits i-6 .. i (the six
+    before the first from ``state``), so each code symbol is an XOR of the generator taps
+    (G1 = 171: register bits 6 5 4 3 0, G2 = 133: 6 4 3 1 0; G2 inverted when table says so).
+    The sums come in a separate vectorized pass.
     """
-    s = np.int64(state)
     nbits = bits.shape[0]
+    ext = np.empty(nbits + 6, dtype=np.uint8)  # ext[i + k] = register bit k of bit i
+    for j in range(6):
+        ext[j] = (state >> j) & 1
+    ext[6:] = bits
+    inv = table[0, 1]
+    ref = np.empty(2 * nbits, dtype=np.float32)
+    for i in range(nbits):
+        t = ext[i] ^ ext[i + 3] ^ ext[i + 4] ^ ext[i + 6]
+        ref[2 * i] = np.float32(1 - 2 * np.int32(t ^ ext[i + 5]))
+        ref[2 * i + 1] = np.float32(1 - 2 * np.int32(t ^ ext[i + 1] ^ inv))
+    yv = y.view(np.float32)  # (Re, Im) pairs
     for b in range(out.shape[0]):
-        lo = b * block
-        hi = min(lo + block, nbits)
-        bad = 0
-        s1 = 0.0
-        s2 = 0.0
-        sf = 0.0
-        for i in range(lo, hi):
-            reg = (np.int64(bits[i]) << 6) | s
-            s = reg >> 1
-            for k in range(2):
-                c = table[reg, k]
-                v = y[2 * i + k]
-                if (v.real < 0) != (c == 1):
-                    bad += 1
-                s1 += v.real * (1.0 - 2.0 * c)
-                s2 += np.float64(v.real) * v.real + np.float64(v.imag) * v.imag
-                sf += f[2 * i + k]
+        lo = 2 * b * block
+        hi = min(lo + 2 * block, 2 * nbits)
+        bad, s1, s2, sf = _symbol_sums(yv, f, ref, lo, hi)
         out[b, 0] = bad
         out[b, 1] = s1
         out[b, 2] = s2
         out[b, 3] = sf
-        out[b, 4] = 2 * (hi - lo)
+        out[b, 4] = hi - lo
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _symbol_sums(yv, f, ref, lo, hi):
+    """Sums over symbols lo .. hi-1 (reassociated, vectorized: they depend only on the values).
+
+    yv: the symbols as float32 (Re, Im) pairs. Returns (hard decisions of Re(y) that disagree
+    with ref (+-1), sum Re(y) ref, sum |y|^2, sum f).
+    """
+    bad = 0
+    s1 = 0.0
+    s2 = 0.0
+    sf = 0.0
+    for j in range(lo, hi):
+        re = np.float64(yv[2 * j])
+        im = np.float64(yv[2 * j + 1])
+        r = ref[j]
+        bad += np.int64((re < 0.0) != (r < 0.0))
+        s1 += re * r
+        s2 += re * re + im * im
+        sf += f[j]
+    return bad, s1, s2, sf
 
 
 def _records(y, ref, f, block_symbols: int, bits_per_block: int, bit_start: int, total_bits: int) -> list:
@@ -177,8 +199,7 @@ def _records(y, ref, f, block_symbols: int, bits_per_block: int, bit_start: int,
     sums = np.empty((nb_, 4))
     _sums_kernel(y, ref, f, block_symbols, sums)
     out = []
-    for b in range(nb_):
-        s1, s2, sf, cnt = sums[b]
+    for b, (s1, s2, sf, cnt) in enumerate(sums.tolist()):
         a = s1 / cnt
         lo = bit_start + b * bits_per_block
         hi = min(lo + bits_per_block, bit_start + total_bits)
@@ -283,8 +304,10 @@ class ConvDecoder:
 
     def reset(self) -> None:
         """Forget the alignment and all buffered symbols."""
-        self._sym = np.zeros(0, dtype=np.complex64)  # symbols from self._sym_base on
-        self._frq = np.zeros(0, dtype=np.float32)  # their carrier frequencies
+        # symbols from self._sym_base on, and their carrier frequencies (views of them are used
+        # within a call only)
+        self._symq = Fifo(np.complex64, stable_views=False)
+        self._frqq = Fifo(np.float32, stable_views=False)
         self._sym_base = 0  # symbol index (since reset) of self._sym[0]
         self._start = 0  # symbol index where the current Viterbi stream starts
         self._bits = 0  # bits output so far
@@ -334,15 +357,23 @@ class ConvDecoder:
         return True
 
     def _drop(self, n: int) -> None:
-        self._sym = self._sym[n:]
-        self._frq = self._frq[n:]
+        self._symq.drop(n)
+        self._frqq.drop(n)
         self._sym_base += n
+
+    @property
+    def _sym(self) -> np.ndarray:
+        return self._symq.data
+
+    @property
+    def _frq(self) -> np.ndarray:
+        return self._frqq.data
 
     def __call__(self, symbols, freqs=None) -> DecodedChunk:
         """Decode a chunk of symbols (see the module notes); freqs: carrier frequency per symbol."""
         y, f = _as_inputs(symbols, freqs)
-        self._sym = np.concatenate([self._sym, y])
-        self._frq = np.concatenate([self._frq, f])
+        self._symq.append(y)
+        self._frqq.append(f)
         out_bits: list[np.ndarray] = []
         quality: list[QualityRecord] = []
         while True:
@@ -355,7 +386,7 @@ class ConvDecoder:
             fed = self._start + 2 * self._viterbi.pending_steps + 2 * self._stream_bits
             lo = fed - self._sym_base
             seg = self._sym[lo : lo + ((self._sym.size - lo) // 2) * 2]
-            bits = self._viterbi.push_trusted(seg.real.astype(np.float32))
+            bits = self._viterbi.push_trusted(seg.real)
             if bits.size == 0:
                 break
             # symbols of these bits: the quality check and the Es/N0, per stream block (one pass)
@@ -375,8 +406,7 @@ class ConvDecoder:
                 self._drop(s0 + 2 * bits.size)
                 continue
             out_bits.append(bits)
-            for k in range(sums.shape[0]):
-                _, s1, s2, sf, cnt = sums[k]
+            for k, (_, s1, s2, sf, cnt) in enumerate(sums.tolist()):
                 a = s1 / cnt
                 lo = self._bits + k * blk
                 quality.append(QualityRecord(lo, min(lo + blk, self._bits + bits.size), a * a * cnt,
@@ -405,7 +435,7 @@ def _state_after(state: int, bits: np.ndarray) -> int:
     return s
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
 def _ldpc_llr_kernel(blocks, csm, rand, llr, corr, mean_abs):
     """Per codeblock (CSM + codeword symbols): CSM correlation, mean |Re| and codeword LLRs.
 
@@ -442,7 +472,7 @@ def _ldpc_llr_kernel(blocks, csm, rand, llr, corr, mean_abs):
         mean_abs[b] = sa / (ncsm + n)
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
 def _ldpc_sums_kernel(blocks, freqs, bits, pol, csm, rand, group, out):
     """Data-aided sums over groups of ``group`` codeblocks.
 
@@ -476,63 +506,6 @@ def _ldpc_sums_kernel(blocks, freqs, bits, pol, csm, rand, group, out):
         out[g, 3] = cnt
 
 
-_SIMD = _lk.SIMD  # a global: numba sees it as a compile-time constant
-
-
-@nb.njit(cache=True, nogil=True)
-def _decode_frames_simd(
-    llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-    max_iter, offset, limit, scale, clip, app, msg, tmp, flags, stage, signs,
-):  # fmt: skip
-    """The FEC core's SIMD int8 decoding kernel with its kernel selector fixed at compile time.
-
-    ``_ldpc_kernels._decode_frames`` asks for its ``kernel`` argument as a literal; called
-    from Python with a plain integer, numba retries (and fails) its non-literal compilation on
-    every call (~0.15 s). Called from here with a constant, the specialization is resolved once
-    and cached, so a stream of small batches costs only the decoding.
-    """
-    _lk._decode_frames(
-        llr, run, fill, tx_cols, row_ptr, col_idx, bits, iters, conv,
-        max_iter, offset, limit, scale, clip, _SIMD, False, app, msg, tmp, flags, stage, signs,
-    )  # fmt: skip
-
-
-def ldpc_decode(decoder: LdpcDecoder, llr: np.ndarray) -> LdpcResult:
-    """``decoder.decode(llr)`` without the per-call compilation overhead; bit-exact with it.
-
-    The int8 SIMD settings of ``decoder``, one thread; the core's literal kernel dispatch is
-    resolved at compile time by :func:`_decode_frames_simd`.
-
-    Parameters
-    ----------
-    decoder : LdpcDecoder
-        An int8 decoder with the "simd" kernel.
-    llr : ndarray of float32, shape (batch, n)
-    """
-    if decoder.dtype != "int8" or decoder.kernel != "simd":
-        return decoder.decode(llr)
-    code = decoder.code
-    llr = np.ascontiguousarray(llr, dtype=np.float32)
-    batch = llr.shape[0]
-    bits = np.empty((batch, code.n), dtype=np.uint8)
-    iters = np.zeros(batch, dtype=np.int32)
-    conv = np.zeros(batch, dtype=np.bool_)
-    offset = np.int8(min(_ld.INT8_MAX, round(decoder.offset * decoder.scale)))
-    limit = np.int8(decoder.limit)
-    clip = np.float32(max(1, decoder.limit - int(offset) - 1))
-    try:
-        ws = decoder._workspaces.get_nowait()
-    except queue.Empty:
-        ws = _ld._Workspace(code, _ld.WIDTH, np.dtype("int8"))
-    _decode_frames_simd(
-        llr, decoder._run_cols, decoder._fill, code.tx_cols, code.row_ptr, code.col_idx, bits, iters, conv,
-        decoder.max_iter, offset, limit, np.float32(decoder.scale), clip,
-        ws.app, ws.msg, ws.tmp, ws.flags, ws.stage, ws.signs,
-    )  # fmt: skip
-    decoder._workspaces.put(ws)
-    return LdpcResult(bits=bits, iterations=iters, converged=conv, k=code.k)
-
-
 class LdpcStreamDecoder:
     """CSM synchronization and batched decoding of AR4JA (2048,1024) codeblocks.
 
@@ -554,8 +527,10 @@ class LdpcStreamDecoder:
 
     #: correlation, as a fraction of the ideal 64 a, for a CSM to count as present
     DETECT = 0.45
-    #: codeblocks per quality record
-    RECORD_BLOCKS = 4
+    #: codeblocks per quality record: one, so that records sit at fixed stream positions
+    #: whatever the batches (a record spanning the codeblocks of one call would depend on the
+    #: chunking of the input)
+    RECORD_BLOCKS = 1
 
     def __init__(self, max_iter: int = 50, batch: int = 32, lost_after: int = 4):
         self._decoder = LdpcDecoder(ldpc_code(), max_iter=max_iter)
@@ -567,8 +542,8 @@ class LdpcStreamDecoder:
 
     def reset(self) -> None:
         """Forget the codeblock phase and all buffered symbols."""
-        self._sym = np.zeros(0, dtype=np.complex64)
-        self._frq = np.zeros(0, dtype=np.float32)
+        self._symq = Fifo(np.complex64)
+        self._frqq = Fifo(np.float32)
         self._sym_base = 0
         self._next = None  # symbol index of the next expected CSM
         self._misses = 0
@@ -607,15 +582,23 @@ class LdpcStreamDecoder:
         return False
 
     def _drop(self, n: int) -> None:
-        self._sym = self._sym[n:]
-        self._frq = self._frq[n:]
+        self._symq.drop(n)
+        self._frqq.drop(n)
         self._sym_base += n
+
+    @property
+    def _sym(self) -> np.ndarray:
+        return self._symq.data
+
+    @property
+    def _frq(self) -> np.ndarray:
+        return self._frqq.data
 
     def __call__(self, symbols, freqs=None) -> DecodedChunk:
         """Decode a chunk of symbols (see the module notes); freqs: carrier frequency per symbol."""
         y, f = _as_inputs(symbols, freqs)
-        self._sym = np.concatenate([self._sym, y])
-        self._frq = np.concatenate([self._frq, f])
+        self._symq.append(y)
+        self._frqq.append(f)
         period = LDPC_BLOCK_SYMBOLS
         while True:
             if self._next is None and not self._search():
@@ -644,7 +627,8 @@ class LdpcStreamDecoder:
             if take:
                 pol = np.where(c[:take] >= 0, 1.0, -1.0).astype(np.float32)
                 frq = self._frq[lo : lo + take * period].reshape(take, period)
-                self._pending.append((llr[:take], blocks[:take].copy(), frq.copy(), pol))
+                # views: the symbol buffers never overwrite live values (conv.Fifo)
+                self._pending.append((llr[:take], blocks[:take], frq, pol))
                 self._next += take * period
             if lost:
                 self._next = None  # search again from the block that ended the lock
@@ -658,20 +642,19 @@ class LdpcStreamDecoder:
     def _decode(self, flush: bool) -> DecodedChunk:
         if not self._pending:
             return DecodedChunk(np.zeros(0, dtype=np.uint8))
-        llr = np.concatenate([p[0] for p in self._pending])
-        blk = np.concatenate([p[1] for p in self._pending])
-        frq = np.concatenate([p[2] for p in self._pending])
-        pol = np.concatenate([p[3] for p in self._pending])
+        if len(self._pending) == 1:
+            llr, blk, frq, pol = self._pending[0]
+        else:
+            llr, blk, frq, pol = (np.concatenate(parts) for parts in zip(*self._pending, strict=True))
         self._pending.clear()
-        res = ldpc_decode(self._decoder, llr)
+        res = self._decoder.decode(llr)
         bits = res.bits  # hard decisions on the (derandomized) codeword
         n = bits.shape[0]
         g = self.RECORD_BLOCKS
         sums = np.empty((-(-n // g), 4))
         _ldpc_sums_kernel(blk, frq, bits, pol, self._csm, ldpc_randomizer(), g, sums)
         quality = []
-        for k in range(sums.shape[0]):
-            s1, s2, sf, cnt = sums[k]
+        for k, (s1, s2, sf, cnt) in enumerate(sums.tolist()):  # Python floats: no numpy scalars
             a = s1 / cnt
             lo = self._bits + k * g * LDPC_K
             quality.append(QualityRecord(lo, min(lo + g * LDPC_K, self._bits + n * LDPC_K), a * a * cnt,

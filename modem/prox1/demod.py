@@ -16,14 +16,17 @@ timing corrected. Everything runs in one numba loop over the samples:
   such as :class:`modem.sync.timing.TimingRecovery` assumes). A Gardner detector, normalized
   by its S-curve slope for triangle pulses (-1.5 A^2 per symbol of timing error), drives a
   second-order loop that also estimates the clock offset;
-* carrier: a decision-directed Costas detector (:func:`modem.sync.costas.phase_error`) on each
-  strobe, normalized by the running amplitude, drives a second-order loop whose phase and
-  frequency updates go straight into the NCO.
+* carrier: a decision-directed Costas detector (Im(y) sign(Re(y)), as
+  :func:`modem.sync.costas.phase_error`) on each strobe, normalized by the running amplitude,
+  drives a second-order loop whose phase and frequency updates go straight into the NCO.
 
 Loop updates come once per group of L symbols (L * B_L <= 0.05, at most 64: at 2048 kbit/s
 the carrier loop's 8e-4 of the symbol rate gives L = 62; at the lowest rates, wide loops,
 L = 1), with the group's summed errors: within a group the NCO and the timing step are fixed,
-so the per-sample work has no feedback chain and runs at several samples per nanosecond.
+so the per-sample work has no feedback chain. At 2 samples per symbol (2048 kbit/s) the
+matched filter and the interpolation fold into one expression of four derotated samples
+(:func:`_interpolate2_fixed`), and a group's loop errors and statistics are vectorized sums
+(:func:`_group_sums`).
 
 Streaming: state is carried across calls and the group schedule depends only on the symbol
 count, so any chunking of the input gives identical output. The BPSK phase ambiguity (pi) remains:
@@ -38,7 +41,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from modem.sync.costas import loop_gains, phase_error
+from modem.sync.costas import loop_gains
 
 # state vector layout (float64); the NCO phase is a 32-bit fraction of a turn
 (
@@ -69,6 +72,78 @@ _NCO_SIN = np.sin(2 * np.pi * np.arange(1 << _NCO_BITS) / (1 << _NCO_BITS)).asty
 MAX_GROUP = 64
 #: A group lasts at most this many loop time constants: L * B_L <= GROUP_BL.
 GROUP_BL = 0.05
+
+
+@nb.njit(cache=True, nogil=True)
+def _interpolate2(z_re, z_im, off, t, step, lg, gyr, gyi, gmr, gmi):
+    """Strobes (gy) and mid-points (gm) of lg symbols at sps = 2, each with its own fraction.
+
+    t : sample index (real) of the first strobe, at buffer index floor(t) + off; step :
+    samples per symbol (the fraction is computed from t alone, so it does not depend on how
+    the input was chunked). The matched filter output m[i] = (z[i] + z[i-1]) / 2 interpolated
+    linearly at i + mu is ((1 - mu) z[i-1] + z[i] + mu z[i+1]) / 2; the mid-point is the same
+    one sample earlier.
+    """
+    h = np.float32(0.5)
+    for j in range(lg):
+        tj = t + j * step
+        kj = np.int64(math.floor(tj))
+        mu = np.float32(tj - kj)
+        nu = np.float32(1.0) - mu
+        i = kj + off
+        gyr[j] = h * (nu * z_re[i - 1] + z_re[i] + mu * z_re[i + 1])
+        gyi[j] = h * (nu * z_im[i - 1] + z_im[i] + mu * z_im[i + 1])
+        gmr[j] = h * (nu * z_re[i - 2] + z_re[i - 1] + mu * z_re[i])
+        gmi[j] = h * (nu * z_im[i - 2] + z_im[i - 1] + mu * z_im[i])
+
+
+@nb.njit(cache=True, nogil=True)
+def _interpolate2_fixed(z_re, z_im, k0, mu, lg, gyr, gyi, gmr, gmi):
+    """As :func:`_interpolate2` with one fraction mu for the whole group (the common case).
+
+    Strobe j at buffer index k0 + 2 j + mu. Real and imaginary parts in separate loops over a
+    slice of the group's samples: loops LLVM vectorizes.
+    """
+    h = np.float32(0.5)
+    mu = np.float32(mu)
+    nu = np.float32(1.0) - mu
+    zr = z_re[k0 - 2 : k0 + 2 * lg]
+    zi = z_im[k0 - 2 : k0 + 2 * lg]
+    for j in range(lg):
+        i = 2 * j + 2
+        gyr[j] = h * (nu * zr[i - 1] + zr[i] + mu * zr[i + 1])
+        gmr[j] = h * (nu * zr[i - 2] + zr[i - 1] + mu * zr[i])
+    for j in range(lg):
+        i = 2 * j + 2
+        gyi[j] = h * (nu * zi[i - 1] + zi[i] + mu * zi[i + 1])
+        gmi[j] = h * (nu * zi[i - 2] + zi[i - 1] + mu * zi[i])
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _group_sums(gyr, gyi, gmr, gmi, lg, prev_re, prev_im, have_prev):
+    """Summed loop errors and statistics of a group of lg symbols (gy strobes, gm mid-points).
+
+    Returns (Gardner error sum, Costas error sum, sum |Re y|, sum (Re^2 - Im^2), sum |y|^2).
+    The sums may be reassociated (vectorized): they depend only on the group's values, so any
+    chunking of the input still gives identical results.
+    """
+    se_t = 0.0
+    if have_prev:
+        se_t = (prev_re - gyr[0]) * gmr[0] + (prev_im - gyi[0]) * gmi[0]
+    for j in range(1, lg):
+        se_t += np.float64(gyr[j - 1] - gyr[j]) * gmr[j] + np.float64(gyi[j - 1] - gyi[j]) * gmi[j]
+    se_c = 0.0
+    s_abs = 0.0
+    s_lock = 0.0
+    s_pow = 0.0
+    for j in range(lg):
+        yr = np.float64(gyr[j])
+        yi = np.float64(gyi[j])
+        se_c += yi * math.copysign(1.0, yr)  # decision-directed BPSK Costas error
+        s_abs += abs(yr)
+        s_lock += yr * yr - yi * yi
+        s_pow += yr * yr + yi * yi
+    return se_t, se_c, s_abs, s_lock, s_pow
 
 
 @nb.njit(cache=True, nogil=True)
@@ -115,6 +190,10 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
     n_end = n_base + nx
     n_done = n_base
     count = 0
+    lg_track = np.int64(prm[_LT])
+    lg_pull = np.int64(prm[_LP])
+    a_track = 1.0 - (1.0 - alpha) ** lg_track
+    a_pull = 1.0 - (1.0 - alpha) ** lg_pull
     gyr = np.empty(MAX_GROUP, dtype=np.float32)
     gyi = np.empty(MAX_GROUP, dtype=np.float32)
     gmr = np.empty(MAX_GROUP, dtype=np.float32)
@@ -150,13 +229,8 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
                 z_re[i0 + k] = xr * c + xi * sn
                 z_im[i0 + k] = xi * c - xr * sn
             phase = (phase + cnt * inc) & mask32
-            # integrate and dump over sps samples
-            if sps == 2:
-                for k in range(cnt):
-                    i = i0 + k
-                    m_re[i] = 0.5 * (z_re[i] + z_re[i - 1])
-                    m_im[i] = 0.5 * (z_im[i] + z_im[i - 1])
-            else:
+            # integrate and dump over sps samples (sps = 2: folded into the interpolation below)
+            if sps != 2:
                 for k in range(cnt):
                     i = i0 + k
                     acc_re += np.float64(z_re[i]) - np.float64(z_re[i - sps])
@@ -174,7 +248,16 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
         kt = np.int64(math.floor(t))
         frac = t - kt
         drift = (lg - 1) * (step - sps)  # how far the strobes' fraction moves over the group
-        if -0.02 < drift < 0.02 and 0.0 <= frac + drift < 1.0:
+        fixed = -0.02 < drift < 0.02 and 0.0 <= frac + drift < 1.0
+        f_out = np.float32(w * inv_two_pi)
+        if sps == 2 and fixed:
+            _interpolate2_fixed(z_re, z_im, kt + off, frac + 0.5 * drift, lg, gyr, gyi, gmr, gmi)
+        elif sps == 2:
+            # matched filter m[i] = (z[i] + z[i-1]) / 2 and its interpolation in one step:
+            # y = (1 - mu) m[i] + mu m[i+1] = ((1 - mu) z[i-1] + z[i] + mu z[i+1]) / 2, and the
+            # mid-point the same one sample earlier
+            _interpolate2(z_re, z_im, off, t, step, lg, gyr, gyi, gmr, gmi)
+        elif fixed:
             # the fraction is the same for the whole group (to 0.01 sample): fixed-stride
             # interpolation, no per-symbol rounding
             mu = np.float32(frac + 0.5 * drift)
@@ -204,32 +287,25 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
                 b1 = m_im[i]
                 gmr[j] = a1 + mu * (m_re[i + 1] - a1)
                 gmi[j] = b1 + mu * (m_im[i + 1] - b1)
-        se_t = 0.0
-        se_c = 0.0
-        s_abs = 0.0
-        s_lock = 0.0
-        s_pow = 0.0
-        f_out = w * inv_two_pi
+        se_t, se_c, s_abs, s_lock, s_pow = _group_sums(gyr, gyi, gmr, gmi, lg, prev_re, prev_im, have_prev)
         for j in range(lg):
-            yr = np.float64(gyr[j])
-            yi = np.float64(gyi[j])
-            if have_prev:
-                se_t += (prev_re - yr) * gmr[j] + (prev_im - yi) * gmi[j]
-            se_c += phase_error(yr, yi, 2)
-            s_abs += abs(yr)
-            s_lock += yr * yr - yi * yi
-            s_pow += yr * yr + yi * yi
-            out_sym[count + j] = complex(yr, yi)
+            out_sym[count + j] = complex(gyr[j], gyi[j])
             out_freq[count + j] = f_out
-            if want_pos:
+        if want_pos:
+            for j in range(lg):
                 out_pos[count + j] = t + j * step
-            prev_re = yr
-            prev_im = yi
-            have_prev = True
+        prev_re = np.float64(gyr[lg - 1])
+        prev_im = np.float64(gyi[lg - 1])
+        have_prev = True
         count += lg
         nsym += lg
         # amplitude and lock estimates (exponential averages, lg symbols at once)
-        a_l = 1.0 - (1.0 - alpha) ** lg
+        if lg == lg_track:
+            a_l = a_track
+        elif lg == lg_pull:
+            a_l = a_pull
+        else:
+            a_l = 1.0 - (1.0 - alpha) ** lg
         amp += a_l * (s_abs / lg - amp)
         lock += a_l * (s_lock / lg - lock)
         power += a_l * (s_pow / lg - power)
@@ -272,6 +348,37 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
     st[_INV_A] = inv_a
     st[_NSYM] = nsym
     return count
+
+
+def first_nonfinite(x: np.ndarray) -> int:
+    """Index of the first sample of x with a non-finite part, or -1.
+
+    Parameters
+    ----------
+    x : ndarray of complex64, shape (n,), C-contiguous
+
+    Returns
+    -------
+    int
+        Sample index, or -1 when every sample is finite.
+    """
+    if not x.size or _all_finite(x.view(np.float32)):
+        return -1
+    return int(np.flatnonzero(~np.isfinite(x))[0])
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz"})
+def _all_finite(v) -> bool:
+    """Whether every value of v is finite.
+
+    v * 0 is 0 for finite v and NaN otherwise, and a sum of those is 0 only when all are (one
+    vectorized pass, no temporary array).
+    """
+    acc = np.float32(0.0)
+    zero = np.float32(0.0)
+    for i in range(v.shape[0]):
+        acc += v[i] * zero
+    return acc == 0.0
 
 
 class DemodOutput(NamedTuple):
@@ -469,11 +576,15 @@ class BpskDemodulator:
         if x.ndim != 1:
             raise ValueError(f"samples must be 1-D; got shape {x.shape}")
         x = np.ascontiguousarray(x, dtype=np.complex64)
-        if x.size and not np.isfinite(x.view(np.float32)).all():
-            i = int(np.flatnonzero(~np.isfinite(x))[0])
+        i = first_nonfinite(x)
+        if i >= 0:
             raise ValueError(
                 f"samples must be finite; got {x[i]} at index {i} (stream sample {self.samples_in + i})"
             )
+        return self._process(x, positions)
+
+    def _process(self, x: np.ndarray, positions: bool) -> DemodOutput:
+        """:meth:`process` for input already checked: complex64, 1-D, C-contiguous, finite."""
         # a group of L strobes advances by at least L (1 - max clock offset) - 0.5 symbols: a
         # bound on the count (plus one group)
         cap = int(x.size / (self.sps * (0.5 - self._prm[_MAX_NU]))) + MAX_GROUP + 4

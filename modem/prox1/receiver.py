@@ -35,7 +35,7 @@ from modem.prox1.acquisition import acquisition_plan, coarse_frequency
 from modem.prox1.coding import LDPC_K
 from modem.prox1.config import Prox1Config
 from modem.prox1.decoders import ConvDecoder, LdpcStreamDecoder, QualityRecord, UncodedDecoder
-from modem.prox1.demod import BpskDemodulator
+from modem.prox1.demod import BpskDemodulator, first_nonfinite
 from modem.prox1.pltu import HEADER_OCTETS, PltuDeframer
 
 #: Es/N0 (dB) at which the carrier search must still work, per coding (about the coding's
@@ -133,6 +133,8 @@ class Receiver:
         if not isinstance(config, Prox1Config):
             raise TypeError(f"config must be a Prox1Config; got {type(config).__name__}")
         self.config = config
+        self._fs = config.sample_rate  # Hz (a property computed with fractions: read once)
+        self._sps = config.sps
         self.ldpc_iterations = int(ldpc_iterations)
         self.asm_errors = int(asm_errors)
         self.on_bits = None
@@ -187,7 +189,7 @@ class Receiver:
         """Current carrier offset estimate, Hz (NaN before the first acquisition)."""
         if self._demod is None:
             return self.cfo_hz
-        return self._demod.frequency * self.config.sample_rate
+        return self._demod.frequency * self._fs
 
     def push_samples(self, samples) -> tuple[list[bytes], list[FrameReport]]:
         """Process the next chunk of samples.
@@ -208,8 +210,8 @@ class Receiver:
         if x.ndim != 1:
             raise ValueError(f"samples must be 1-D; got shape {x.shape}")
         x = np.ascontiguousarray(x, dtype=np.complex64)
-        if x.size and not np.isfinite(x.view(np.float32)).all():
-            i = int(np.flatnonzero(~np.isfinite(x))[0])
+        i = first_nonfinite(x)
+        if i >= 0:
             raise ValueError(
                 f"samples must be finite; got {x[i]} at index {i} (stream sample {self.samples_in + i})"
             )
@@ -242,7 +244,7 @@ class Receiver:
         if self._acq.size < need:
             return rest
         d, seg, _ = self._plan
-        est = coarse_frequency(self._acq, self.config.sample_rate, self.config.max_offset_hz, d, seg)
+        est = coarse_frequency(self._acq, self._fs, self.config.max_offset_hz, d, seg)
         if not est.detected():
             half = self._acq.size // 2
             self._acq = self._acq[half:]
@@ -253,10 +255,10 @@ class Receiver:
         return np.concatenate([buffered, rest])
 
     def _start_tracking(self, frequency_hz: float) -> None:
-        fs = self.config.sample_rate
+        fs = self._fs
         self.cfo_hz = frequency_hz
         self._demod = BpskDemodulator(
-            self.config.sps,
+            self._sps,
             frequency=frequency_hz / fs,
             carrier_bandwidth=self.carrier_bandwidth,
             timing_bandwidth=self.timing_bandwidth,
@@ -279,7 +281,7 @@ class Receiver:
     # -- tracking
 
     def _track(self, x: np.ndarray, frames: list[bytes], reports: list[FrameReport]) -> None:
-        out = self._demod.process(x, positions=False)
+        out = self._demod._process(x, positions=False)  # x checked by push_samples
         fails = self._decoder.sync_failures
         chunk = self._decoder(out.symbols, out.frequencies)
         if self._decoder.sync_failures != fails:
@@ -289,7 +291,7 @@ class Receiver:
             self.on_bits(chunk.bits, self.locks)
         pltus = self._deframer(chunk.bits)
         self._since_good += chunk.bits.size
-        fs = self.config.sample_rate
+        fs = self._fs
         self.cfo_hz = self._demod.frequency * fs
         for p in pltus:
             esn0, freq = self._quality_over(p.bit_position, p.bit_position + p.bits)
