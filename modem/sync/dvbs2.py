@@ -764,7 +764,7 @@ class Dvbs2Synchronizer:
         freqs = freq + _GRID_STEP * np.arange(-grid, grid + 1)
         for d in range(-slip, slip + 1):  # the grid at each position, then refine the best only
             p = pos + d
-            if p < self._sym.base:
+            if p < self._sym.base or p + PLHEADER_LENGTH > self._sym.end:  # not (all) received yet
                 continue
             m = float(self._glrt.grid(self._sym.get(0, p, p + PLHEADER_LENGTH), freqs)[0].max())
             if best is None or m > best[1]:
@@ -783,7 +783,7 @@ class Dvbs2Synchronizer:
         freqs = _GRID_STEP * np.arange(-3, 4)
         for d in range(-slip, slip + 1):
             p = pos + d
-            if p < self._sym.base:
+            if p < self._sym.base or p + PLHEADER_LENGTH > self._sym.end:  # not (all) received yet
                 continue
             y = self._sym.get(0, p, p + PLHEADER_LENGTH)
             pw = [abs(self._glrt.correlate(y, word, f)) ** 2 for f in freqs]
