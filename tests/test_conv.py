@@ -314,3 +314,25 @@ def test_fifo_matches_a_plain_array_under_random_appends_and_drops(stable):
         if stable and fifo.size:
             kept.append((fifo.data, fifo.data.copy()))
     assert all(np.array_equal(v, c) for v, c in kept)
+
+
+def test_fifo_reserve_then_commit_equals_append():
+    """Fifo.reserve / commit (a producer writing in place) holds what append would; a commit
+    larger than the reservation is refused."""
+    from modem.fec.conv import Fifo
+
+    rng = np.random.default_rng(9)
+    a, b = Fifo(np.complex64, stable_views=False), Fifo(np.complex64, stable_views=False)
+    for _ in range(200):
+        x = (rng.standard_normal(int(rng.integers(0, 3000))) + 1j).astype(np.complex64)
+        a.append(x)
+        view = b.reserve(x.size + int(rng.integers(0, 2000)))
+        view[: x.size] = x
+        b.commit(x.size)
+        n = int(rng.integers(0, a.size + 10))
+        a.drop(n)
+        b.drop(n)
+        assert np.array_equal(a.data, b.data)
+    room = b.reserve(10)
+    with pytest.raises(ValueError, match="commit"):
+        b.commit(room.size + b._a.size)

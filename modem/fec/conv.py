@@ -378,33 +378,47 @@ def _abs_sum(buf, s0, n):
     return acc
 
 
+#: Rows per tile of :func:`_gather_quantize_kernel`.
+_TILE = 64
+
+
 @nb.njit(cache=True, nogil=True)
 def _gather_quantize_kernel(buf, starts, lens, out):
     """Gather the lanes' segments out of one stream buffer and quantize them in one pass.
 
     out[i, l] = quantized buf[starts[l] + i] for i < lens[l] (scale as _quantize_kernel), 0
-    beyond; lanes past len(starts) are 0. No intermediate copy.
+    beyond; lanes past len(starts) are 0. No intermediate copy: tiles of _TILE rows are
+    quantized lane by lane (contiguous reads) into a small transposed buffer, then written out
+    row by row (contiguous writes), so each line of ``out`` is written once.
     """
     rows = out.shape[0]
+    lanes = out.shape[1]
+    nl = starts.shape[0]
     qmax = np.float32(QMAX)
     half = np.float32(0.5)
-    row = np.empty(rows, dtype=np.int16)
-    for ln in range(out.shape[1]):
-        if ln >= starts.shape[0]:
-            for i in range(rows):
-                out[i, ln] = 0
-            continue
-        s0 = starts[ln]
-        n = lens[ln]
-        acc = _abs_sum(buf, s0, n)
-        sc = np.float32(QMEAN * n / acc) if acc > 0 else np.float32(0.0)
-        for i in range(n):
-            v = min(qmax, max(-qmax, buf[s0 + i] * sc))
-            row[i] = np.int16(v + half if v >= 0 else v - half)
-        for i in range(n, rows):
-            row[i] = 0
-        for i in range(rows):
-            out[i, ln] = row[i]
+    scale = np.zeros(lanes, dtype=np.float32)
+    for ln in range(nl):
+        acc = _abs_sum(buf, starts[ln], lens[ln])
+        scale[ln] = np.float32(QMEAN * lens[ln] / acc) if acc > 0 else np.float32(0.0)
+    tile = np.zeros((lanes, _TILE), dtype=np.int16)
+    for i0 in range(0, rows, _TILE):
+        m = min(_TILE, rows - i0)
+        for ln in range(lanes):
+            t = tile[ln]
+            hi = 0
+            if ln < nl:
+                s0 = starts[ln] + i0
+                sc = scale[ln]
+                hi = max(0, min(m, lens[ln] - i0))
+                for k in range(hi):  # vectorizes: contiguous in and out
+                    v = min(qmax, max(-qmax, buf[s0 + k] * sc))
+                    t[k] = np.int16(v + half if v >= 0 else v - half)
+            for k in range(hi, m):
+                t[k] = 0
+        for k in range(m):
+            r = out[i0 + k]
+            for ln in range(lanes):
+                r[ln] = tile[ln, k]
 
 
 def _butterfly_groups(invert_g2: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -638,6 +652,16 @@ class Fifo:
     def append(self, x: np.ndarray) -> None:
         """Append the values of x (cast to the buffer's dtype)."""
         n = x.size
+        self.reserve(n)[:] = x
+        self._hi += n
+
+    def reserve(self, n: int) -> np.ndarray:
+        """Room for n values after the live ones: a writable view to fill, then :meth:`commit`.
+
+        Lets a producer write straight into the buffer (no copy). The view is valid until the
+        next :meth:`append` or :meth:`reserve`.
+        """
+        n = int(n)
         if self._hi + n > self._a.size:
             live = self._hi - self._lo
             if not self.stable_views and 2 * (live + n) <= self._a.size:
@@ -647,7 +671,13 @@ class Fifo:
                 a[:live] = self._a[self._lo : self._hi]
                 self._a = a
             self._lo, self._hi = 0, live
-        self._a[self._hi : self._hi + n] = x
+        return self._a[self._hi : self._hi + n]
+
+    def commit(self, n: int) -> None:
+        """Make the first n values of the last :meth:`reserve` live (n at most its size)."""
+        n = int(n)
+        if not 0 <= n <= self._a.size - self._hi:
+            raise ValueError(f"commit of {n} values: 0 .. {self._a.size - self._hi} reserved")
         self._hi += n
 
     def drop(self, n: int) -> None:

@@ -236,8 +236,23 @@ class UncodedDecoder:
         self._bits = 0
         self._y = np.zeros(0, dtype=np.complex64)
         self._f = np.zeros(0, dtype=np.float32)
+        self._reserved = None
         self.sync_failures = 0
         self.lost = False
+
+    def reserve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for the next n symbols and frequencies (complex64, float32), written in place.
+
+        Then :meth:`push_reserved` with the count written.
+        """
+        self._reserved = (np.empty(n, dtype=np.complex64), np.empty(n, dtype=np.float32))
+        return self._reserved
+
+    def push_reserved(self, count: int) -> DecodedChunk:
+        """Decide the first ``count`` symbols written into the views of :meth:`reserve`."""
+        y, f = self._reserved
+        self._reserved = None
+        return self(y[:count], f[:count])
 
     def __call__(self, symbols, freqs=None) -> DecodedChunk:
         """Decide a chunk of symbols (see the module notes); freqs: carrier frequency per symbol."""
@@ -374,6 +389,22 @@ class ConvDecoder:
         y, f = _as_inputs(symbols, freqs)
         self._symq.append(y)
         self._frqq.append(f)
+        return self._run()
+
+    def reserve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for the next n symbols and frequencies (complex64, float32), written in place.
+
+        Then :meth:`push_reserved` with the count written.
+        """
+        return self._symq.reserve(n), self._frqq.reserve(n)
+
+    def push_reserved(self, count: int) -> DecodedChunk:
+        """Decode the first ``count`` symbols written into the views of :meth:`reserve`."""
+        self._symq.commit(count)
+        self._frqq.commit(count)
+        return self._run()
+
+    def _run(self) -> DecodedChunk:
         out_bits: list[np.ndarray] = []
         quality: list[QualityRecord] = []
         while True:
@@ -599,6 +630,22 @@ class LdpcStreamDecoder:
         y, f = _as_inputs(symbols, freqs)
         self._symq.append(y)
         self._frqq.append(f)
+        return self._run()
+
+    def reserve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for the next n symbols and frequencies (complex64, float32), written in place.
+
+        Then :meth:`push_reserved` with the count written.
+        """
+        return self._symq.reserve(n), self._frqq.reserve(n)
+
+    def push_reserved(self, count: int) -> DecodedChunk:
+        """Decode the first ``count`` symbols written into the views of :meth:`reserve`."""
+        self._symq.commit(count)
+        self._frqq.commit(count)
+        return self._run()
+
+    def _run(self) -> DecodedChunk:
         period = LDPC_BLOCK_SYMBOLS
         while True:
             if self._next is None and not self._search():

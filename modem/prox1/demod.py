@@ -20,8 +20,8 @@ timing corrected. Everything runs in one numba loop over the samples:
   :func:`modem.sync.costas.phase_error`) on each strobe, normalized by the running amplitude,
   drives a second-order loop whose phase and frequency updates go straight into the NCO.
 
-Loop updates come once per group of L symbols (L * B_L <= 0.05, at most 64: at 2048 kbit/s
-the carrier loop's 8e-4 of the symbol rate gives L = 62; at the lowest rates, wide loops,
+Loop updates come once per group of L symbols (L * B_L <= 0.05, at most 128: at 2048 kbit/s
+the timing loop's 2e-4 of the symbol rate gives L = 128; at the lowest rates, wide loops,
 L = 1), with the group's summed errors: within a group the NCO and the timing step are fixed,
 so the per-sample work has no feedback chain. At 2 samples per symbol (2048 kbit/s) the
 matched filter and the interpolation fold into one expression of four derotated samples
@@ -29,8 +29,10 @@ matched filter and the interpolation fold into one expression of four derotated 
 (:func:`_group_sums`).
 
 Streaming: state is carried across calls and the group schedule depends only on the symbol
-count, so any chunking of the input gives identical output. The BPSK phase ambiguity (pi) remains:
-the frame or codeword markers resolve it.
+count, so any chunking of the input gives identical output; the input is itself processed in
+blocks of :data:`BLOCK` samples (the derotated-sample buffers stay in the cache), each checked for
+non-finite values just before it is demodulated when asked to (no separate pass over the input).
+The BPSK phase ambiguity (pi) remains: the frame or codeword markers resolve it.
 """
 
 from __future__ import annotations
@@ -68,10 +70,34 @@ _KC1, _KC2, _KT1, _KT2, _MAX_NU, _ALPHA, _MAX_DW, _AKC1, _AKC2, _AKT1, _AKT2, _P
 _NCO_BITS = 12
 _NCO_COS = np.cos(2 * np.pi * np.arange(1 << _NCO_BITS) / (1 << _NCO_BITS)).astype(np.float32)
 _NCO_SIN = np.sin(2 * np.pi * np.arange(1 << _NCO_BITS) / (1 << _NCO_BITS)).astype(np.float32)
+#: Samples per call of the kernel (its derotated-sample buffers stay in the cache), at least
+#: the samples kept from one call to the next.
+BLOCK = 8192
 #: Longest group of symbols between loop updates.
-MAX_GROUP = 64
+MAX_GROUP = 128
 #: A group lasts at most this many loop time constants: L * B_L <= GROUP_BL.
 GROUP_BL = 0.05
+
+
+@nb.njit(cache=True, nogil=True)
+def _derotate(x, phase, inc, z_re, z_im):
+    """z[k] = x[k] exp(-2 pi j ph_k / 2**32), ph_k = phase + k inc (mod 2**32), k < len(z_re).
+
+    x : float32 (2 n,)  samples as interleaved (re, im). The phasor comes from the NCO table
+    at the top 12 bits of the 32-bit phase: a function of the phase alone, so of the sample
+    index whatever the chunking. (A polynomial sine and cosine measured slower here than
+    the table lookups, which stay in the L1 cache.)
+    """
+    mask32 = np.int64(0xFFFFFFFF)
+    for k in range(z_re.shape[0]):
+        ph = (phase + k * inc) & mask32
+        idx = (ph >> 20) & 4095
+        c = _NCO_COS[idx]
+        sn = _NCO_SIN[idx]
+        xr = x[2 * k]
+        xi = x[2 * k + 1]
+        z_re[k] = xr * c + xi * sn
+        z_im[k] = xi * c - xr * sn
 
 
 @nb.njit(cache=True, nogil=True)
@@ -147,7 +173,7 @@ def _group_sums(gyr, gyi, gmr, gmi, lg, prev_re, prev_im, have_prev):
 
 
 @nb.njit(cache=True, nogil=True)
-def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, out_sym, out_pos, out_freq):
+def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, out_sym, out_pos, out_freq):
     """Process samples x; returns the number of symbols written to out_sym / out_pos / out_freq.
 
     z_*, m_* : float32 (keep + len(x),)  derotated samples and matched filter outputs; entry i
@@ -219,15 +245,7 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
             i0 = n_done + off
             cnt = upto - n_done
             j0 = 2 * (n_done - n_base)
-            for k in range(cnt):
-                ph = (phase + k * inc) & mask32
-                idx = (ph >> 20) & 4095
-                c = cos_t[idx]
-                sn = sin_t[idx]
-                xr = x[j0 + 2 * k]
-                xi = x[j0 + 2 * k + 1]
-                z_re[i0 + k] = xr * c + xi * sn
-                z_im[i0 + k] = xi * c - xr * sn
+            _derotate(x[j0 : j0 + 2 * cnt], phase, inc, z_re[i0 : i0 + cnt], z_im[i0 : i0 + cnt])
             phase = (phase + cnt * inc) & mask32
             # integrate and dump over sps samples (sps = 2: folded into the interpolation below)
             if sps != 2:
@@ -288,6 +306,8 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
                 gmr[j] = a1 + mu * (m_re[i + 1] - a1)
                 gmi[j] = b1 + mu * (m_im[i + 1] - b1)
         se_t, se_c, s_abs, s_lock, s_pow = _group_sums(gyr, gyi, gmr, gmi, lg, prev_re, prev_im, have_prev)
+        if count + lg > out_sym.shape[0] or count + lg > out_freq.shape[0]:
+            raise ValueError("demodulator output buffers too small")
         for j in range(lg):
             out_sym[count + j] = complex(gyr[j], gyi[j])
             out_freq[count + j] = f_out
@@ -348,6 +368,60 @@ def _demod_kernel(x, sps, keep, z_re, z_im, m_re, m_im, st, prm, cos_t, sin_t, o
     st[_INV_A] = inv_a
     st[_NSYM] = nsym
     return count
+
+
+@nb.njit(cache=True, nogil=True)
+def _demod_blocks(x, sps, keep, work, st, prm, out_sym, out_pos, out_freq, check):
+    """:func:`_demod_kernel` over x in blocks of at most work.shape[1] - keep samples.
+
+    work : float32 (4, keep + block)  z_re, z_im, m_re, m_im: the previous samples' last
+        ``keep`` entries, then room for a block (small buffers that stay in the cache; the
+        kernel gives the same output for any split of its input).
+    check : bool
+        Check each block for non-finite values just before demodulating it (while it is in
+        the cache: no separate pass over the input).
+
+    Returns the symbol count, or -1 - i for a non-finite sample i (the blocks before it are
+    demodulated: the caller restores the state).
+    """
+    n = x.shape[0] // 2
+    block = work.shape[1] - keep
+    u = x.view(np.uint32)
+    count = 0
+    for lo in range(0, n, block):
+        m = min(block, n - lo)
+        if check:
+            bad = _first_nonfinite_bits(u, 2 * lo, 2 * (lo + m))
+            if bad >= 0:
+                return -1 - bad // 2
+        e = keep + m
+        count += _demod_kernel(
+            x[2 * lo : 2 * (lo + m)], sps, keep, work[0][:e], work[1][:e], work[2][:e], work[3][:e], st, prm,
+            out_sym[count:], out_pos[count:], out_freq[count:],
+        )  # fmt: skip
+        for r in range(4):
+            row = work[r]
+            for i in range(keep):  # ascending: safe when the ranges overlap (m < keep)
+                row[i] = row[m + i]
+    return count
+
+
+@nb.njit(cache=True, nogil=True)
+def _first_nonfinite_bits(u, lo, hi):
+    """Index of the first non-finite float32 among u[lo:hi] (their bits as uint32), or -1.
+
+    Non-finite = all exponent bits set; an OR of integer flags first (vectorized).
+    """
+    exp = np.uint32(0x7F800000)
+    bad = False
+    for i in range(lo, hi):
+        bad |= (u[i] & exp) == exp
+    if not bad:
+        return -1
+    for i in range(lo, hi):
+        if (u[i] & exp) == exp:
+            return i
+    return -1
 
 
 def first_nonfinite(x: np.ndarray) -> int:
@@ -507,8 +581,8 @@ class BpskDemodulator:
         st[_AMP] = amp
         st[_INV_A] = 1.0 / amp
         self._state = st
-        self._tail = np.zeros((4, self._keep), dtype=np.float32)  # z_re, z_im, m_re, m_im
-        self._work = np.zeros((4, 0), dtype=np.float32)
+        # z_re, z_im, m_re, m_im: the last ``keep`` samples, then room for a block
+        self._work = np.zeros((4, self._keep + max(BLOCK, self._keep)), dtype=np.float32)
         self.symbols_out = 0
 
     def repull(self) -> None:
@@ -583,26 +657,53 @@ class BpskDemodulator:
             )
         return self._process(x, positions)
 
+    def capacity(self, n: int) -> int:
+        """Most symbols that n more samples can give (the size of the output buffers)."""
+        # a group of L strobes advances by at least L (1 - max clock offset) - 0.5 symbols;
+        # plus the symbols of samples kept from earlier calls and a group that ends short (the
+        # kernel refuses to write past the buffers in any case)
+        lmin = min(self.group, self.pull_group)
+        return int(n / (self.sps * (1.0 - self._prm[_MAX_NU] - 0.5 / lmin))) + 4 * MAX_GROUP + 16
+
     def _process(self, x: np.ndarray, positions: bool) -> DemodOutput:
         """:meth:`process` for input already checked: complex64, 1-D, C-contiguous, finite."""
-        # a group of L strobes advances by at least L (1 - max clock offset) - 0.5 symbols: a
-        # bound on the count (plus one group)
-        cap = int(x.size / (self.sps * (0.5 - self._prm[_MAX_NU]))) + MAX_GROUP + 4
+        cap = self.capacity(x.size)
         sym = np.empty(cap, dtype=np.complex64)
         pos = np.empty(cap if positions else 0, dtype=np.float64)
         freq = np.empty(cap, dtype=np.float32)
-        keep = self._keep
-        if self._work.shape[1] < keep + x.size:  # workspace reused across calls (no page faults)
-            self._work = np.empty((4, keep + x.size), dtype=np.float32)
-        bufs = self._work[:, : keep + x.size]
-        bufs[:, :keep] = self._tail
-        k = _demod_kernel(
-            x.view(np.float32), self.sps, keep, bufs[0], bufs[1], bufs[2], bufs[3], self._state, self._prm,
-            _NCO_COS, _NCO_SIN, sym, pos, freq,
-        )  # fmt: skip
-        self._tail[:] = bufs[:, x.size :]
-        self.symbols_out += k
+        k = self._process_into(x, sym, freq, pos)
         return DemodOutput(sym[:k], pos[:k] if positions else pos, freq[:k])
+
+    def _process_into(
+        self,
+        x: np.ndarray,
+        sym: np.ndarray,
+        freq: np.ndarray,
+        pos: np.ndarray | None = None,
+        check: bool = False,
+    ) -> int:
+        """Symbols of x (complex64, 1-D, C-contiguous) written in place; returns their count.
+
+        sym (complex64) and freq (float32) hold at least :meth:`capacity` (x.size) values; pos
+        (float64) as many, or None (no positions). x must be finite, unless ``check``: then a
+        non-finite sample i gives -1 - i and leaves the demodulator as it was.
+        """
+        cap = self.capacity(x.size)
+        if sym.size < cap or freq.size < cap or (pos is not None and pos.size and pos.size < cap):
+            raise ValueError(f"output buffers must hold capacity({x.size}) = {cap} symbols")
+        if pos is None:
+            pos = np.empty(0, dtype=np.float64)
+        keep = self._keep
+        if check:
+            saved = (self._state.copy(), self._work[:, :keep].copy())
+        xf = x.view(np.float32)
+        k = _demod_blocks(xf, self.sps, keep, self._work, self._state, self._prm, sym, pos, freq, check)
+        if k < 0:
+            self._state[:] = saved[0]
+            self._work[:, :keep] = saved[1]
+            return k
+        self.symbols_out += k
+        return k
 
     def __call__(self, samples) -> np.ndarray:
         """Symbols for the next chunk of samples (see :meth:`process`)."""

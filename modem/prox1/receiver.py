@@ -210,14 +210,21 @@ class Receiver:
         if x.ndim != 1:
             raise ValueError(f"samples must be 1-D; got shape {x.shape}")
         x = np.ascontiguousarray(x, dtype=np.complex64)
-        i = first_nonfinite(x)
-        if i >= 0:
-            raise ValueError(
-                f"samples must be finite; got {x[i]} at index {i} (stream sample {self.samples_in + i})"
-            )
-        self.samples_in += x.size
         frames: list[bytes] = []
         reports: list[FrameReport] = []
+        if self.state == "track":
+            # the demodulator checks the samples block by block as it reads them (no separate
+            # pass), and raises before anything changes
+            self._track(x, frames, reports, check=True)
+            self.samples_in += x.size
+            if self._lost():
+                self.state = "acquire"
+                self._demod = None
+            return frames, reports
+        i = first_nonfinite(x)
+        if i >= 0:
+            raise ValueError(self._nonfinite_message(x, i))
+        self.samples_in += x.size
         while x.size:
             if self.state == "acquire":
                 x = self._acquire(x)
@@ -228,6 +235,9 @@ class Receiver:
                 self.state = "acquire"
                 self._demod = None
         return frames, reports
+
+    def _nonfinite_message(self, x: np.ndarray, i: int) -> str:
+        return f"samples must be finite; got {x[i]} at index {i} (stream sample {self.samples_in + i})"
 
     # -- acquisition
 
@@ -280,10 +290,16 @@ class Receiver:
 
     # -- tracking
 
-    def _track(self, x: np.ndarray, frames: list[bytes], reports: list[FrameReport]) -> None:
-        out = self._demod._process(x, positions=False)  # x checked by push_samples
+    def _track(
+        self, x: np.ndarray, frames: list[bytes], reports: list[FrameReport], check: bool = False
+    ) -> None:
+        # the demodulator writes its symbols straight into the decoder's buffers (no copy)
+        sym, frq = self._decoder.reserve(self._demod.capacity(x.size))
+        k = self._demod._process_into(x, sym, frq, check=check)  # unchecked: x checked by push_samples
+        if k < 0:
+            raise ValueError(self._nonfinite_message(x, -1 - k))
         fails = self._decoder.sync_failures
-        chunk = self._decoder(out.symbols, out.frequencies)
+        chunk = self._decoder.push_reserved(k)
         if self._decoder.sync_failures != fails:
             self._demod.repull()  # the symbols are unusable: let the loops pull in again
         self._quality.extend(chunk.quality)
