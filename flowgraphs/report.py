@@ -24,6 +24,7 @@ constellation snapshots and spectra.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -43,20 +44,37 @@ def _num(v) -> float:
 
 
 class RunRecorder:
-    """Bus messages of a run, kept as columns."""
+    """Bus messages of a run, kept as columns (:mod:`flowgraphs.columns`).
 
-    def __init__(self):
-        self.tx = {k: [] for k in _TX_KEYS}
-        self.tx_modcod: list[str] = []
-        self.rx = {k: [] for k in _RX_KEYS}
-        self.rx_name: list[str] = []
-        self.acm = {k: [] for k in _ACM_KEYS}
-        self.acm_modcod: list[str] = []
-        self.ack = {k: [] for k in _ACK_KEYS}
-        self.truth = {k: [] for k in _TRUTH_KEYS}
+    Parameters
+    ----------
+    spill_dir : str or None
+        Folder for the older values of each column (memory stays flat over a long run; the files
+        are removed by :meth:`close`); None keeps everything in memory.
+    """
+
+    def __init__(self, spill_dir: str | None = None):
+        from flowgraphs.columns import Column, NameColumn
+
+        self.spill_dir = spill_dir
+        if spill_dir:
+            os.makedirs(spill_dir, exist_ok=True)
+
+        def col(name: str, cls=Column):
+            return cls(os.path.join(spill_dir, name + ".f64") if spill_dir else None)
+
+        self.tx = {k: col("tx_" + k) for k in _TX_KEYS}
+        self.tx_modcod = col("tx_modcod", NameColumn)
+        self.rx = {k: col("rx_" + k) for k in _RX_KEYS}
+        self.rx_name = col("rx_name", NameColumn)
+        self.acm = {k: col("acm_" + k) for k in _ACM_KEYS}
+        self.acm_modcod = col("acm_modcod", NameColumn)
+        self.ack = {k: col("ack_" + k) for k in _ACK_KEYS}
+        self.truth = {k: col("truth_" + k) for k in _TRUTH_KEYS}
         self.snapshots: list[dict] = []
         self.spectra: list[dict] = []
         self.done: dict = {}
+        self.frames_failed = 0  # receiver reports of data frames that failed
 
     def add(self, topic: str, body: dict) -> None:
         """Record one bus message."""
@@ -69,6 +87,8 @@ class RunRecorder:
                 for k in _RX_KEYS:
                     self.rx[k].append(_num(f.get(k)))
                 self.rx_name.append(str(f.get("name")))
+                if _num(f.get("ok")) == 0 and _num(f.get("modcod")) > 0:
+                    self.frames_failed += 1
         elif topic == "acm.cmd":
             for k in _ACM_KEYS:
                 self.acm[k].append(_num(body.get(k)))
@@ -86,9 +106,24 @@ class RunRecorder:
             if len(self.spectra) < 64:
                 self.spectra.append(body)
 
+    def close(self) -> None:
+        """Remove the spill files (after the report and ``timeline.npz`` are written)."""
+        for c in self._columns():
+            c.close()
+        if self.spill_dir:
+            try:
+                os.rmdir(self.spill_dir)
+            except OSError:
+                pass
+
+    def _columns(self):
+        for name in ("tx", "rx", "acm", "ack", "truth"):
+            yield from getattr(self, name).values()
+        yield from (self.tx_modcod, self.rx_name, self.acm_modcod)
+
     def arrays(self, name: str) -> dict:
         """One table as numpy arrays."""
-        return {k: np.asarray(v, dtype=np.float64) for k, v in getattr(self, name).items()}
+        return {k: v.values() for k, v in getattr(self, name).items()}
 
     def save(self, path: str) -> str:
         """Write every table to an ``.npz`` file; return its path."""
@@ -96,9 +131,9 @@ class RunRecorder:
         for name in ("tx", "rx", "acm", "ack", "truth"):
             for k, v in self.arrays(name).items():
                 cols[f"{name}_{k}"] = v
-        cols["tx_modcod"] = np.asarray(self.tx_modcod)
-        cols["rx_name"] = np.asarray(self.rx_name)
-        cols["acm_modcod"] = np.asarray(self.acm_modcod)
+        cols["tx_modcod"] = self.tx_modcod.values()
+        cols["rx_name"] = self.rx_name.values()
+        cols["acm_modcod"] = self.acm_modcod.values()
         np.savez_compressed(path, **cols)
         return path
 
@@ -109,27 +144,25 @@ class RunRecorder:
             "end_s": tb.start_s + tb.duration_s if tb.duration_s else None,
             "wall_s": wall_s,
         }
-        if self.tx["t_s"]:
+        if len(self.tx["t_s"]):
             out["t_s"] = self.tx["t_s"][-1]
             out["modcod"] = self.tx_modcod[-1]
-            out["symbols"] = float(np.sum(self.tx["symbols"]))
+            out["symbols"] = self.tx["symbols"].total
             out["retx_frames"] = self.tx["retx_frames"][-1]
             out["msym_per_s"] = out["symbols"] / max(wall_s, 1e-9) / 1e6
-        if self.acm["esn0_est_db"]:
+        if len(self.acm["esn0_est_db"]):
             out["esn0_est_db"] = self.acm["esn0_est_db"][-1]
-        if self.truth["esn0_db"]:
+        if len(self.truth["esn0_db"]):
             out["esn0_true_db"] = self.truth["esn0_db"][-1]
-        if self.ack["delivered_bytes"]:
-            off = np.asarray(self.ack["rx_offset"])
-            dlv = np.asarray(self.ack["delivered_bytes"])
+        if len(self.ack["delivered_bytes"]):  # (over the acknowledgments still in memory)
+            off = self.ack["rx_offset"].recent()
+            dlv = self.ack["delivered_bytes"].recent()
             out["delivered_bytes"] = dlv[-1]
             span = tb.samples(window_s)
             i = int(np.searchsorted(off, off[-1] - span))
             dt = (off[-1] - off[i]) / tb.sample_rate_hz
             out["throughput_bps"] = 8 * (dlv[-1] - dlv[i]) / dt if dt > 0 else 0.0
-        ok = np.asarray(self.rx["ok"])
-        mc = np.asarray(self.rx["modcod"])
-        out["frames_failed"] = int(np.sum((ok == 0) & (mc > 0)))
+        out["frames_failed"] = self.frames_failed
         return out
 
 
@@ -616,7 +649,7 @@ def _plot_timeline(plt, rec, rep, path: Path) -> Path:
     if np.any(bad):
         ax[0].plot(t_rx[bad], rx["esn0_db"][bad], "x", color="tab:red", label="failed frame")
     del ok
-    names = rec.tx_modcod
+    names = rec.tx_modcod.values().tolist()
     idx = np.array([0 if n in ("dummy", "None") else modcod(n).index for n in names])
     thr = np.full(idx.size, np.nan)
     from modem.acm import measured_thresholds

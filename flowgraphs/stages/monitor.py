@@ -50,7 +50,10 @@ class Monitor(Stage):
         from flowgraphs.report import RunRecorder
 
         self.tb = timebase(self.spec.link)
-        self.rec = RunRecorder()
+        spill = None
+        if self.spec.state_dir:  # older records on disk: memory stays flat over a long run
+            spill = os.path.join(self.spec.state_dir, f"monitor-records-{os.getpid()}")
+        self.rec = RunRecorder(spill)
         self.last_progress = 0.0
         self.summaries: dict = {}
         self.report: dict = {}
@@ -90,7 +93,7 @@ class Monitor(Stage):
         }
         self.report = compute_report(self.rec, self.spec.link, stages, self.spec.peers)
         wall = time.monotonic() - self.t_wall0
-        symbols = float(sum(self.rec.tx["symbols"]))
+        symbols = float(self.rec.tx["symbols"].total)
         self.report["processing"] = {
             "symbols": symbols,
             "wall_s": wall,
@@ -106,6 +109,7 @@ class Monitor(Stage):
             self.files.append(self.rec.save(os.path.join(out, "timeline.npz")))
             if self.p.plots:
                 self.files += [str(p) for p in write_plots(self.rec, self.report, out)]
+        self.rec.close()
 
     def summary(self) -> dict:
         """The run's report (see :func:`flowgraphs.report.compute_report`) and the files written."""
