@@ -269,7 +269,51 @@ class UncodedDecoder:
         return DecodedChunk(bits, quality)
 
 
-class ConvDecoder:
+class _SymbolStream:
+    """Buffered symbols and carrier frequencies of a streaming decoder.
+
+    The subclass sets ``_symq`` and ``_frqq`` (:class:`Fifo`) and ``_sym_base``, and decodes in
+    ``_run``.
+    """
+
+    def _drop(self, n: int) -> None:
+        self._symq.drop(n)
+        self._frqq.drop(n)
+        self._sym_base += n
+
+    @property
+    def _sym(self) -> np.ndarray:
+        return self._symq.data
+
+    @property
+    def _frq(self) -> np.ndarray:
+        return self._frqq.data
+
+    def __call__(self, symbols, freqs=None) -> DecodedChunk:
+        """Decode a chunk of symbols (see the module notes); freqs: carrier frequency per symbol."""
+        y, f = _as_inputs(symbols, freqs)
+        self._symq.append(y)
+        self._frqq.append(f)
+        return self._run()
+
+    def reserve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for the next n symbols and frequencies (complex64, float32), written in place.
+
+        Then :meth:`push_reserved` with the count written.
+        """
+        return self._symq.reserve(n), self._frqq.reserve(n)
+
+    def push_reserved(self, count: int) -> DecodedChunk:
+        """Decode the first ``count`` symbols written into the views of :meth:`reserve`."""
+        self._symq.commit(count)
+        self._frqq.commit(count)
+        return self._run()
+
+    def _run(self) -> DecodedChunk:
+        raise NotImplementedError
+
+
+class ConvDecoder(_SymbolStream):
     """Node synchronization and streaming soft Viterbi decoding of the CCSDS K=7 rate-1/2 code.
 
     Parameters
@@ -370,39 +414,6 @@ class ConvDecoder:
         self._enc_state = 0
         self.resyncs += 1
         return True
-
-    def _drop(self, n: int) -> None:
-        self._symq.drop(n)
-        self._frqq.drop(n)
-        self._sym_base += n
-
-    @property
-    def _sym(self) -> np.ndarray:
-        return self._symq.data
-
-    @property
-    def _frq(self) -> np.ndarray:
-        return self._frqq.data
-
-    def __call__(self, symbols, freqs=None) -> DecodedChunk:
-        """Decode a chunk of symbols (see the module notes); freqs: carrier frequency per symbol."""
-        y, f = _as_inputs(symbols, freqs)
-        self._symq.append(y)
-        self._frqq.append(f)
-        return self._run()
-
-    def reserve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Room for the next n symbols and frequencies (complex64, float32), written in place.
-
-        Then :meth:`push_reserved` with the count written.
-        """
-        return self._symq.reserve(n), self._frqq.reserve(n)
-
-    def push_reserved(self, count: int) -> DecodedChunk:
-        """Decode the first ``count`` symbols written into the views of :meth:`reserve`."""
-        self._symq.commit(count)
-        self._frqq.commit(count)
-        return self._run()
 
     def _run(self) -> DecodedChunk:
         out_bits: list[np.ndarray] = []
@@ -537,7 +548,7 @@ def _ldpc_sums_kernel(blocks, freqs, bits, pol, csm, rand, group, out):
         out[g, 3] = cnt
 
 
-class LdpcStreamDecoder:
+class LdpcStreamDecoder(_SymbolStream):
     """CSM synchronization and batched decoding of AR4JA (2048,1024) codeblocks.
 
     Parameters
@@ -611,39 +622,6 @@ class LdpcStreamDecoder:
             self.lost = True
         self._drop(max(2 * period, self._sym.size - need))
         return False
-
-    def _drop(self, n: int) -> None:
-        self._symq.drop(n)
-        self._frqq.drop(n)
-        self._sym_base += n
-
-    @property
-    def _sym(self) -> np.ndarray:
-        return self._symq.data
-
-    @property
-    def _frq(self) -> np.ndarray:
-        return self._frqq.data
-
-    def __call__(self, symbols, freqs=None) -> DecodedChunk:
-        """Decode a chunk of symbols (see the module notes); freqs: carrier frequency per symbol."""
-        y, f = _as_inputs(symbols, freqs)
-        self._symq.append(y)
-        self._frqq.append(f)
-        return self._run()
-
-    def reserve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Room for the next n symbols and frequencies (complex64, float32), written in place.
-
-        Then :meth:`push_reserved` with the count written.
-        """
-        return self._symq.reserve(n), self._frqq.reserve(n)
-
-    def push_reserved(self, count: int) -> DecodedChunk:
-        """Decode the first ``count`` symbols written into the views of :meth:`reserve`."""
-        self._symq.commit(count)
-        self._frqq.commit(count)
-        return self._run()
 
     def _run(self) -> DecodedChunk:
         period = LDPC_BLOCK_SYMBOLS
